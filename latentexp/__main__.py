@@ -1,0 +1,3 @@
+from latentexp.cli import main
+
+main()

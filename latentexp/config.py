@@ -1,0 +1,81 @@
+"""Checks every config value before any work starts; errors name the key and the valid range."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from latentexp.errors import ConfigError
+
+DATASETS = ("fashion_mnist", "cifar10", "cifar100")
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False, default="<absent>")
+    if value == "<absent>":
+        raise ConfigError(f"The config has no key {key!r}; add it with +{key}=VALUE or check the spelling.")
+    return value
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected: str, hint: str = "") -> None:
+    value = _get(cfg, key)
+    if not ok(value):
+        raise ConfigError(f"{key}={value!r} is invalid: expected {expected}.{(' ' + hint) if hint else ''}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first bad value."""
+    _check(cfg, "lambda", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]",
+           "λ weights the distance loss against cross-entropy (Eq. 11): 0 is the baseline, "
+           "e.g. lambda=0.75.")
+    _check(cfg, "seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _check(cfg, "device", lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v),
+           "one of auto, cpu, cuda, cuda:N")
+    _check(cfg, "dataset.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
+    _check(cfg, "dataset.limit_train", lambda v: v is None or (_is_int(v) and v >= 2),
+           "null or an integer >= 2")
+    _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
+    _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
+    for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
+        _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
+    _check(cfg, "trainer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
+    _check(cfg, "trainer.lr_factor", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
+    for key in ("trainer.lr_patience", "trainer.early_stopping_patience"):
+        _check(cfg, key, lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _validate_loss(cfg)
+
+
+def _validate_loss(cfg: DictConfig) -> None:
+    from latentexp.losses import LOSSES, build_loss
+
+    _check(cfg, "loss.name", lambda v: v in LOSSES, f"one of {', '.join(sorted(LOSSES))}")
+    if cfg.loss.name == "latent_boost":
+        _check(cfg, "loss.T", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
+               "T is the cumulative explained-variance threshold of Eq. 7 (paper: 0.95).")
+        _check(cfg, "loss.eps", lambda v: _is_number(v) and v >= 0, "a non-negative number")
+        for key in ("loss.alpha0", "loss.beta0"):
+            _check(cfg, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
+    build_loss(cfg.loss.name, **loss_params(cfg))  # unknown parameters name the valid ones
+
+
+def loss_params(cfg: DictConfig) -> dict[str, Any]:
+    params = OmegaConf.to_container(cfg.loss, resolve=True)
+    params.pop("name")
+    return params
+
+
+def model_params(cfg: DictConfig) -> dict[str, Any]:
+    params = OmegaConf.to_container(cfg.model, resolve=True)
+    params.pop("name")
+    return params

@@ -1,0 +1,237 @@
+"""Find and load the raw datasets as uint8 NCHW arrays.
+
+Fashion-MNIST is read from IDX files found on a search path (the Debian package
+``dataset-fashion-mnist`` installs them in /usr/share/datasets/fashion-mnist); CIFAR-10/100 go
+through torchvision's loader (its pickle format, md5 check and download).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentexp.data.idx import read_idx
+from latentexp.errors import DataError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass
+class RawDataset:
+    train_x: np.ndarray  # uint8, (N, C, H, W)
+    train_y: np.ndarray  # int64, (N,)
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+    source: str  # where the data was read from
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+            if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+                raise DataError(
+                    f"The {split} split in {self.source} has images of shape {x.shape} and labels "
+                    f"of shape {y.shape}; expected (N, C, H, W) images and N labels. Fetch the "
+                    "dataset again."
+                )
+            if y.min() < 0 or y.max() >= self.num_classes:
+                raise DataError(
+                    f"The {split} labels in {self.source} fall outside 0..{self.num_classes - 1}. "
+                    "Fetch the dataset again."
+                )
+
+
+def data_roots(root: str | None) -> list[Path]:
+    """The user-given root, $LATENTEXP_DATA, then ./data; resolved, duplicates removed."""
+    roots = [root, os.environ.get("LATENTEXP_DATA"), "data"]
+    out: list[Path] = []
+    for r in roots:
+        if r:
+            p = Path(r).expanduser().resolve()
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def _missing_message(name: str, searched: list[Path], how: str, reason: str = "") -> str:
+    paths = ", ".join(str(p) for p in searched)
+    tail = f" The download failed: {reason}." if reason else ""
+    return f"Dataset {name} was not found. Searched: {paths}.{tail} {how}"
+
+
+# ---------------------------------------------------------------- Fashion-MNIST
+
+
+def _idx_file(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def fashion_mnist_dirs(root: str | None) -> list[Path]:
+    dirs = []
+    for r in data_roots(root):
+        dirs += [r, r / "fashion_mnist", r / "fashion-mnist", r / "FashionMNIST" / "raw"]
+    return dirs + [DEBIAN_FASHION_MNIST]
+
+
+def load_fashion_mnist(root: str | None = None, download: bool = True) -> RawDataset:
+    searched = fashion_mnist_dirs(root)
+    found = _find_fashion_mnist(searched)
+    reason = ""
+    if found is None and download:
+        target = data_roots(root)[0]
+        try:
+            from torchvision.datasets import FashionMNIST
+
+            FashionMNIST(str(target), train=True, download=True)
+            FashionMNIST(str(target), train=False, download=True)
+        except Exception as e:  # network errors come in many types
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        found = _find_fashion_mnist(searched)
+    if found is None:
+        raise DataError(
+            _missing_message(
+                "fashion_mnist",
+                searched,
+                "Install it with `apt-get install dataset-fashion-mnist` (Debian), or put the four "
+                "IDX files (train-images-idx3-ubyte[.gz], ...) in ./data/fashion_mnist or in the "
+                "directory given by dataset.root=... or $LATENTEXP_DATA.",
+                reason,
+            )
+        )
+    arrays = {key: read_idx(path) for key, path in found.items()}
+    for key in ("train_x", "test_x"):
+        if arrays[key].ndim != 3:
+            raise DataError(
+                f"{found[key]} holds an array of shape {arrays[key].shape}; Fashion-MNIST images "
+                "must be (N, 28, 28). Fetch the dataset again."
+            )
+    return RawDataset(
+        train_x=arrays["train_x"][:, None].astype(np.uint8),
+        train_y=arrays["train_y"].astype(np.int64),
+        test_x=arrays["test_x"][:, None].astype(np.uint8),
+        test_y=arrays["test_y"].astype(np.int64),
+        num_classes=10,
+        source=str(found["train_x"].parent),
+    )
+
+
+def _find_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
+    for d in dirs:
+        files = {key: _idx_file(d, stem) for key, stem in FASHION_MNIST_FILES.items()}
+        if all(files.values()):
+            return files  # type: ignore[return-value]
+    return None
+
+
+# ---------------------------------------------------------------- CIFAR
+
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def _torchvision_cifar(name: str, verify_md5: bool):
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    base = CIFAR10 if name == "cifar10" else CIFAR100
+    if verify_md5:
+        return base
+    # Same loader with the md5 check reduced to "the file exists": for subsets and test files.
+    return type(
+        f"{base.__name__}NoMD5",
+        (base,),
+        {
+            "train_list": [[f, None] for f, _ in base.train_list],
+            "test_list": [[f, None] for f, _ in base.test_list],
+            "meta": {**base.meta, "md5": None},
+        },
+    )
+
+
+def load_cifar(
+    name: str,
+    root: str | None = None,
+    download: bool = True,
+    verify_md5: bool = True,
+    label_set: str = "fine",
+) -> RawDataset:
+    folder = CIFAR_FOLDERS[name]
+    roots = data_roots(root)
+    found = next((r for r in roots if (r / folder).is_dir()), None)
+    reason = ""
+    if found is None and download:
+        target = roots[0]
+        try:
+            _torchvision_cifar(name, verify_md5)(str(target), train=True, download=True)
+            found = target
+        except Exception as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if found is None:
+        raise DataError(
+            _missing_message(
+                name,
+                [r / folder for r in roots],
+                f"Put torchvision's '{folder}' folder under ./data, dataset.root=... or "
+                "$LATENTEXP_DATA, or run `python scripts/fetch_data.py "
+                f"{name}` on a machine with internet access.",
+                reason,
+            )
+        )
+    cls = _torchvision_cifar(name, verify_md5)
+    splits = {}
+    for train in (True, False):
+        try:
+            ds = cls(str(found), train=train, download=False)
+        except RuntimeError as e:
+            hint = " (or pass dataset.verify_md5=false for a deliberate subset)" if verify_md5 else ""
+            raise DataError(
+                f"{found / folder} is incomplete or corrupt: {e} Delete it and fetch the dataset "
+                f"again{hint}."
+            ) from None
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
+            raise DataError(
+                f"{found / folder} holds a file that is not in CIFAR's format ({type(e).__name__}: "
+                f"{e}). Delete it and fetch the dataset again."
+            ) from None
+        x = np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 3, 1, 2))
+        y = np.asarray(ds.targets, dtype=np.int64)
+        if name == "cifar100" and label_set == "coarse":
+            y = _cifar100_coarse(found / folder, train)
+        splits[train] = (x, y)
+    num_classes = 10 if name == "cifar10" else (20 if label_set == "coarse" else 100)
+    return RawDataset(*splits[True], *splits[False], num_classes=num_classes, source=str(found / folder))
+
+
+def _cifar100_coarse(folder: Path, train: bool) -> np.ndarray:
+    # torchvision reads only the fine labels; the same pickle holds the 20 superclasses.
+    with open(folder / ("train" if train else "test"), "rb") as f:
+        entry = pickle.load(f, encoding="latin1")
+    return np.asarray(entry["coarse_labels"], dtype=np.int64)
+
+
+def load_raw(dataset_cfg) -> RawDataset:
+    """Dispatch on ``dataset.name``."""
+    name = dataset_cfg["name"]
+    root, download = dataset_cfg.get("root"), bool(dataset_cfg.get("download", True))
+    if name == "fashion_mnist":
+        return load_fashion_mnist(root, download)
+    if name in CIFAR_FOLDERS:
+        return load_cifar(
+            name,
+            root,
+            download,
+            verify_md5=bool(dataset_cfg.get("verify_md5", True)),
+            label_set=str(dataset_cfg.get("label_set", "fine")),
+        )
+    raise DataError(f"Unknown dataset {name!r}; valid: fashion_mnist, {', '.join(CIFAR_FOLDERS)}.")

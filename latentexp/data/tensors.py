@@ -1,0 +1,112 @@
+"""Whole splits held as uint8 tensors on the run's device; batches are index slices.
+
+No DataLoader workers: normalisation and augmentation are tensor ops on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from latentexp.data.sources import load_raw
+from latentexp.data.splits import train_val_indices
+from latentexp.errors import ConfigError
+
+
+@dataclass
+class DeviceData:
+    train_x: torch.Tensor  # uint8 (N, C, H, W) on the device
+    train_y: torch.Tensor  # int64 (N,)
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: torch.Tensor  # (1, C, 1, 1)
+    std: torch.Tensor
+    num_classes: int
+    source: str
+    channels_last: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.train_x.shape[2:])  # type: ignore[return-value]
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() / 255.0 - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def train_batches(
+        self, batch_size: int, generator: torch.Generator, augment: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled batches. A trailing batch of a single sample is dropped
+        (BatchNorm cannot train on one sample); any other remainder is kept."""
+        n = len(self.train_y)
+        perm = torch.randperm(n, generator=generator, device=self.train_y.device)
+        stop = n - 1 if n % batch_size == 1 and n > 1 else n
+        for start in range(0, stop, batch_size):
+            idx = perm[start : min(start + batch_size, stop)]
+            x = self.train_x[idx]
+            if augment:  # on the raw uint8 images, padding with black as torchvision does
+                x = random_crop_flip(x, generator)
+            yield self.normalize(x), self.train_y[idx]
+
+    def eval_batches(self, split: str, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        xs, ys = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+        for start in range(0, len(ys), batch_size):
+            yield self.normalize(xs[start : start + batch_size]), ys[start : start + batch_size]
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop after zero padding and a random horizontal flip, per sample, on the device."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    dev = x.device
+    oy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev)
+    ox = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=dev)
+    rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    batch_index = torch.arange(b, device=dev)[:, None, None, None]
+    channel_index = torch.arange(c, device=dev)[None, :, None, None]
+    out = padded[batch_index, channel_index, rows, cols]
+    flip = torch.rand(b, generator=generator, device=dev) < 0.5
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last: bool = False) -> DeviceData:
+    raw = load_raw(dataset_cfg)
+    limit = dataset_cfg.get("limit_train")
+    train_idx, val_idx = train_val_indices(raw.train_y, seed, float(dataset_cfg["val_fraction"]), limit)
+
+    def put(a):
+        return torch.from_numpy(a).to(device)
+
+    c = raw.train_x.shape[1]
+    mean = torch.tensor(list(dataset_cfg["mean"]), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(list(dataset_cfg["std"]), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    if mean.shape[1] not in (1, c) or std.shape[1] not in (1, c):
+        raise ConfigError(
+            f"dataset.mean/std have {mean.shape[1]}/{std.shape[1]} values but the images have {c} "
+            "channels: give one value per channel."
+        )
+    return DeviceData(
+        train_x=put(raw.train_x[train_idx]),
+        train_y=put(raw.train_y[train_idx]),
+        val_x=put(raw.train_x[val_idx]),
+        val_y=put(raw.train_y[val_idx]),
+        test_x=put(raw.test_x),
+        test_y=put(raw.test_y),
+        mean=mean,
+        std=std,
+        num_classes=raw.num_classes,
+        source=raw.source,
+        channels_last=channels_last,
+    )

@@ -1,0 +1,30 @@
+"""Magnet loss (Rippel et al. 2015; Eq. 4 of the Latent Boost paper), one cluster per class.
+
+ℓ_n = max(0, d(n, own)/(2σ²) + α + log Σ_{c≠own} exp(−d(n, c)/(2σ²))), averaged over the
+counted samples. σ² is the pooled within-class variance; the paper divides by 2σ² (public
+ports that divide by 2σ⁴ square the variance again).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from latentexp.losses.base import BatchLoss, at_least_float32, masked_mean
+from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
+
+
+class MagnetLoss(BatchLoss):
+    def __init__(self, alpha: float = 1.0, variance_detach: bool = False):
+        super().__init__()
+        self.alpha = alpha
+        self.variance_detach = variance_detach
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        c = batch_clusters(at_least_float32(embeddings), labels)
+        var = c.pooled_variance()
+        if self.variance_detach:
+            var = var.detach()
+        two_var = 2.0 * var.clamp_min(VARIANCE_FLOOR)
+        others = (-c.sq_dist / two_var).masked_fill(c.own_mask, MASKED)
+        per_sample = (c.own_dist / two_var + self.alpha + torch.logsumexp(others, dim=1)).relu()
+        return masked_mean(per_sample, c.counted)

@@ -1,0 +1,126 @@
+"""``run(cfg) -> result``: one training run, from config to result.json, resumable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from latentexp.config import loss_params, model_params, validate_config
+from latentexp.data import load_device_data
+from latentexp.identity import identity_hash, plain_config, run_name
+from latentexp.io import read_json, write_json, write_text
+from latentexp.losses import build_loss
+from latentexp.metrics import classification_metrics, silhouette
+from latentexp.models import build_model
+from latentexp.runtime import configure_backends, device_name, resolve_device, seed_everything, versions
+from latentexp.train.trainer import Trainer, TrainingDiverged
+
+log = logging.getLogger("latentexp")
+
+RESULT_FILE = "result.json"
+HISTORY_FILE = "history.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def default_run_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.output_root) / "runs" / run_name(cfg)
+
+
+def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
+    """Train and test one run; return its result (also written to ``run_dir/result.json``).
+
+    A run whose result.json exists is not trained again; an unfinished one resumes from its
+    last epoch checkpoint.
+    """
+    validate_config(cfg)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    result_path = run_dir / RESULT_FILE
+    if result_path.exists():
+        result = read_json(result_path)
+        log.info("%s already %s; not training again", run_dir, result.get("status", "done"))
+        return result
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(plain_config(cfg)))
+
+    device = resolve_device(cfg.device)
+    configure_backends(device)
+    channels_last = bool(cfg.trainer.channels_last) and device.type == "cuda"
+    data = load_device_data(cfg.dataset, cfg.seed, device, channels_last)
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model.name, data.in_channels, data.image_size, data.num_classes,
+                        **model_params(cfg)).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(cfg.loss.name, **loss_params(cfg)).to(device)
+    trainer = Trainer(model, loss_fn, data, cfg.trainer, cfg["lambda"], cfg.seed, device,
+                      identity=identity_hash(cfg), augment=bool(cfg.dataset.augment),
+                      checkpoint_path=run_dir / CHECKPOINT_FILE,
+                      history_path=run_dir / HISTORY_FILE)
+    trainer.resume()
+    log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
+             run_dir.name, cfg.model.name, device, len(data.train_y), len(data.val_y),
+             len(data.test_y), data.source)
+
+    base = {
+        "run_name": run_dir.name,
+        "identity": identity_hash(cfg),
+        "config": plain_config(cfg),
+        "device": device_name(device),
+        "versions": versions(),
+        "data_source": data.source,
+    }
+    started = time.perf_counter()
+    try:
+        trainer.fit()
+    except TrainingDiverged as e:
+        result = {**base, "status": "failed", "reason": str(e), "epochs_run": trainer.epoch,
+                  "finished_at": _now()}
+        write_json(result_path, result)
+        log.error("run %s failed: %s", run_dir.name, e)
+        return result
+
+    trainer.restore_best()
+    eval_start = time.perf_counter()
+    pred, labels, latents = trainer.predict("test", with_latents=True)
+    test = classification_metrics(labels, pred)
+    sil = silhouette(latents, labels)
+    eval_seconds = time.perf_counter() - eval_start
+
+    seconds = [row["seconds"] for row in trainer.history]
+    result = {
+        **base,
+        "status": "finished",
+        "test_accuracy": test["accuracy"],
+        "test_micro_f1": test["micro_f1"],
+        "test_macro_f1": test["macro_f1"],
+        "val_accuracy_best": trainer.stopper.best,
+        "best_epoch": trainer.stopper.best_epoch + 1,
+        "epochs_run": trainer.epoch,
+        "stopped_early": trainer.stopped_early,
+        "epoch_seconds_mean": float(np.mean(seconds)),
+        "train_seconds": float(np.sum(seconds)),
+        "test_eval_seconds": eval_seconds,
+        "silhouette_test": sil,
+        "pca_components": [row["pca_components"] for row in trainer.history if "pca_components" in row],
+        "num_train": len(data.train_y),
+        "num_val": len(data.val_y),
+        "num_test": len(data.test_y),
+        "wall_seconds_this_session": time.perf_counter() - started,
+        "finished_at": _now(),
+    }
+    write_json(result_path, result)  # written last: its presence marks the run as done
+    log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (best epoch %d of %d)",
+             result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
+             result["epochs_run"])
+    return result
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

@@ -1,0 +1,237 @@
+"""The one trainer (paper §4.1): Adam, ReduceLROnPlateau on validation accuracy, early stopping,
+λ-mixing of Eq. 11, best-epoch weights kept for the test, an atomic checkpoint every epoch."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from latentexp.data import DeviceData
+from latentexp.losses import BatchLoss
+from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
+from latentexp.train.early_stopping import EarlyStopping
+from latentexp.train.history import write_history
+
+log = logging.getLogger("latentexp")
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class StaleCheckpoint(RuntimeError):
+    """A checkpoint belongs to another config than the run's."""
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, loss_fn: BatchLoss, data: DeviceData, trainer_cfg,
+                 lam: float, seed: int, device: torch.device, identity: str,
+                 augment: bool = False, checkpoint_path: Path | None = None,
+                 history_path: Path | None = None):
+        self.model, self.loss_fn, self.data, self.cfg = model, loss_fn, data, trainer_cfg
+        self.lam, self.device, self.identity, self.augment = float(lam), device, identity, augment
+        self.checkpoint_path, self.history_path = checkpoint_path, history_path
+        self.max_epochs = int(trainer_cfg["max_epochs"])
+        self.amp = bool(trainer_cfg.get("amp", True)) and device.type == "cuda"
+        params = list(model.parameters()) + list(loss_fn.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=float(trainer_cfg["lr"]), fused=device.type == "cuda")
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="max", factor=float(trainer_cfg["lr_factor"]),
+            patience=int(trainer_cfg["lr_patience"]),
+        )
+        self.stopper = EarlyStopping(int(trainer_cfg["early_stopping_patience"]))
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+        self.epoch = 0  # epochs completed
+        self.stopped_early = False
+        self.history: list[dict] = []
+        self.best_state: dict | None = None
+        progress = trainer_cfg.get("progress", "auto")
+        self.progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
+
+    # ------------------------------------------------------------------ one step
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def objective(self, out, labels: torch.Tensor):
+        """Total loss and its parts (Eq. 11 for auxiliary losses)."""
+        ce = F.cross_entropy(out.logits.float(), labels)
+        if not self.loss_fn.auxiliary:
+            features = out.logits if self.loss_fn.feature == "logits" else out.features[self.loss_fn.feature]
+            total = self.loss_fn(features, labels)
+            return total, ce, torch.zeros_like(ce)
+        if self.lam == 0.0:  # the baseline: the distance term has no weight, skip its cost
+            return ce, ce, torch.zeros_like(ce)
+        dist = self.loss_fn(out.features[self.loss_fn.feature], labels)
+        return self.lam * dist + (1.0 - self.lam) * ce, ce, dist
+
+    def train_epoch(self) -> dict:
+        self.model.train()
+        self.loss_fn.train()
+        self.loss_fn.set_epoch(self.epoch, self.max_epochs)
+        batch_size = int(self.cfg["batch_size"])
+        n = len(self.data.train_y)
+        sums = torch.zeros(4, device=self.device)  # total, ce, dist, correct
+        batches = 0
+        start = time.perf_counter()
+        bar = tqdm(self.data.train_batches(batch_size, self.generator, self.augment),
+                   total=math.ceil(n / batch_size), disable=not self.progress, leave=False,
+                   desc=f"epoch {self.epoch + 1}")
+        for x, y in bar:
+            with self.autocast():
+                out = self.model(x)
+            total, ce, dist = self.objective(out, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            correct = (out.logits.detach().argmax(1) == y).sum()
+            sums += torch.stack([total.detach(), ce.detach(), dist.detach(), correct.float()])
+            batches += 1
+        total, ce, dist, correct = sums.tolist()  # the epoch's one host synchronisation
+        if not math.isfinite(total):
+            raise TrainingDiverged(f"the training loss became {total} in epoch {self.epoch + 1}")
+        val_accuracy = self.accuracy("val")
+        row = {
+            "epoch": self.epoch + 1,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": total / batches,
+            "train_ce": ce / batches,
+            "train_dist": dist / batches,
+            "train_accuracy": 100.0 * correct / n,
+            "val_accuracy": val_accuracy,
+        }
+        row.update(self.loss_fn.epoch_stats())
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.inference_mode()
+    def predict(self, split: str, with_latents: bool = False):
+        """Predicted labels, true labels and (optionally) latents of a split, as numpy arrays."""
+        self.model.eval()
+        preds, latents = [], []
+        for x, _ in self.data.eval_batches(split, int(self.cfg["eval_batch_size"])):
+            with self.autocast():
+                out = self.model(x)
+            preds.append(out.logits.argmax(1))
+            if with_latents:
+                latents.append(out.features["latent"].float())
+        labels = getattr(self.data, f"{split}_y").cpu().numpy()
+        pred = torch.cat(preds).cpu().numpy()
+        return pred, labels, (torch.cat(latents).cpu().numpy() if with_latents else None)
+
+    def accuracy(self, split: str) -> float:
+        pred, labels, _ = self.predict(split)
+        return float((pred == labels).mean() * 100.0)
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> None:
+        while self.epoch < self.max_epochs and not self.stopped_early:
+            row = self.train_epoch()
+            self.scheduler.step(row["val_accuracy"])
+            if self.stopper.update(row["val_accuracy"], self.epoch):
+                self.best_state = self._weights()
+            self.epoch += 1
+            self.stopped_early = self.stopper.should_stop
+            self.history.append(row)
+            self.save()
+            log.info(
+                "epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  lr %.2g  %.1fs%s",
+                row["epoch"], self.max_epochs, row["train_loss"], row["train_accuracy"],
+                row["val_accuracy"], row["lr"], row["seconds"],
+                "  (best)" if self.stopper.best_epoch == self.epoch - 1 else "",
+            )
+        if self.stopped_early:
+            log.info("early stop: no better validation accuracy for %d epochs", self.stopper.patience)
+
+    def restore_best(self) -> None:
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state["model"])
+            self.loss_fn.load_state_dict(self.best_state["loss"])
+
+    def _weights(self) -> dict:
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "loss": {k: v.detach().clone() for k, v in self.loss_fn.state_dict().items()},
+        }
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "generator": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "identity": self.identity,
+            "epoch": self.epoch,
+            "stopped_early": self.stopped_early,
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "early_stopping": self.stopper.state_dict(),
+            "best": self.best_state,
+            "history": self.history,
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
+            raise StaleCheckpoint("checkpoint belongs to another config or format")
+        self.model.load_state_dict(state["model"])
+        self.loss_fn.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.stopper.load_state_dict(state["early_stopping"])
+        self.best_state = copy.deepcopy(state["best"])
+        if self.best_state is not None:
+            for part in self.best_state.values():
+                for k, v in part.items():
+                    part[k] = v.to(self.device)
+        self.history = list(state["history"])
+        self.epoch, self.stopped_early = state["epoch"], state["stopped_early"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+
+    def save(self) -> None:
+        # History first: a checkpoint never claims epochs the history file lacks.
+        if self.history_path is not None:
+            write_history(self.history_path, self.history)
+        if self.checkpoint_path is not None:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    def resume(self) -> bool:
+        """Load the run's checkpoint if there is a valid one; True when training resumes."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        try:
+            self.load_state_dict(load_checkpoint(path))
+        except StaleCheckpoint:
+            log.warning("ignoring %s: written for another config", path)
+            return False
+        except Exception as e:  # unreadable file: start over rather than fail the sweep
+            log.warning("ignoring unreadable checkpoint %s (%s)", path, e)
+            return False
+        log.info("resuming from %s after epoch %d", path, self.epoch)
+        return True
