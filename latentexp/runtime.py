@@ -17,9 +17,13 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device={name} was asked for but CUDA is not available here; use device=cpu or device=auto.")
+            raise ConfigError(
+                f"device={name} was asked for but CUDA is not available here; use device=cpu or device=auto."
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device={name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
+            raise ConfigError(
+                f"device={name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
     return device
 
 

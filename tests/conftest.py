@@ -24,7 +24,7 @@ def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_fashion_mnist(root / "fashion_mnist", n_train=600, n_test=200)
     write_cifar10(root)
-    write_cifar100(root)
+    write_cifar100(root, n_train=400, n_test=100)
     return root
 
 

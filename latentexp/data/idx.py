@@ -20,7 +20,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:  # gzip raises these on truncated archives
-        raise DataError(f"Cannot read {path}: {e}. Delete the file and fetch the dataset again.")
+        raise DataError(f"Cannot read {path}: {e}. Delete the file and fetch the dataset again.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number). Fetch the dataset again.")
     dtype, ndim = np.dtype(_DTYPES[raw[2]]), raw[3]

@@ -1,0 +1,139 @@
+"""The `latentexp` console script, run for real in subprocesses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TINY = ["trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=64", "device=cpu"]
+
+
+def latentexp(args, env, cwd, timeout=300):
+    return subprocess.run(["latentexp", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def result_files(root: Path):
+    return sorted(root.glob("runs/*/result.json"))
+
+
+def test_train_end_to_end_then_skip_when_finished(tmp_path, cli_env):
+    out = latentexp(["train", "loss=latent_boost", "lambda=0.75", *TINY], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    (result,) = result_files(tmp_path / "outputs")
+    data = json.loads(result.read_text())
+    assert data["status"] == "finished" and data["config"]["lambda"] == 0.75
+    assert result.parent.name.startswith("fashion_mnist-cnn-latent_boost-lam0.75-seed0-")
+    assert (result.parent / "history.csv").exists() and (result.parent / ".hydra" / "config.yaml").exists()
+    before = result.stat().st_mtime_ns
+    again = latentexp(["train", "loss=latent_boost", "lambda=0.75", *TINY], cli_env, tmp_path)
+    assert again.returncode == 0 and "not training again" in again.stdout + again.stderr
+    assert result.stat().st_mtime_ns == before
+
+
+def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
+    out = latentexp(["train", "-m", "loss=ce,magnet", "lambda=0.5", *TINY], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.parent.name for p in result_files(tmp_path / "outputs"))
+    assert len(names) == 2 and names[0].startswith("fashion_mnist-cnn-ce-lam0.5-seed0-")
+    assert names[1].startswith("fashion_mnist-cnn-magnet-lam0.5-seed0-")
+
+
+@pytest.mark.parametrize(
+    "args,code,needles",
+    [
+        (["loss=latent_boots"], 1, ["loss/latent_boots", "Available options", "latent_boost", "magnet"]),
+        (["lambda=1.5"], 2, ["lambda=1.5 is invalid", "[0, 1]"]),
+        (["lambda=abc"], 2, ["lambda='abc' is invalid"]),
+        (["trainer.max_epochs=0"], 2, ["trainer.max_epochs=0 is invalid", "positive integer"]),
+        (["device=gpu"], 2, ["device='gpu' is invalid", "auto, cpu, cuda"]),
+        (["loss.T=0"], 2, ["loss.T=0 is invalid", "(0, 1]"]),
+        (["+loss.gamma=2"], 2, ["no parameter gamma", "alpha0"]),
+        (["dataset=cifar10", "dataset.download=false"], 2, ["Dataset cifar10 was not found", "Searched"]),
+        (["dataset=mnist2"], 1, ["dataset/mnist2", "fashion_mnist", "cifar10"]),
+    ],
+)
+def test_bad_overrides_fail_with_a_clear_message(tmp_path, cli_env, args, code, needles):
+    env = {k: v for k, v in cli_env.items() if k != "LATENTEXP_DATA"}
+    # The bad value comes last so that it wins over the caps that keep an accepted run small.
+    out = latentexp(["train", "trainer.max_epochs=1", "dataset.limit_train=300", *args], env, tmp_path)
+    message = out.stderr
+    assert out.returncode == code, (out.returncode, message)
+    for needle in needles:
+        assert needle in message, (needle, message)
+    assert "Traceback" not in message
+
+
+def test_unknown_command_and_help(tmp_path, cli_env):
+    bad = latentexp(["trian"], cli_env, tmp_path)
+    assert bad.returncode == 2 and "unknown command 'trian'" in bad.stderr
+    ok = latentexp(["--help"], cli_env, tmp_path)
+    assert ok.returncode == 0 and "train" in ok.stdout
+
+
+@pytest.mark.parametrize(
+    "preset,dataset,model",
+    [("paper_fashion_mnist", "fashion_mnist", "cnn"), ("paper_cifar10", "cifar10", "vgg16"),
+     ("paper_cifar100", "cifar100", "resnet50")],
+)
+def test_experiment_presets_compose(tmp_path, cli_env, preset, dataset, model):
+    out = latentexp(["train", f"experiment={preset}", "--cfg", "job"], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"name: {dataset}" in out.stdout and f"name: {model}" in out.stdout
+    assert "lambda: 0.75" in out.stdout
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, cli_env):
+    args = ["train", "loss=latent_boost", "trainer.max_epochs=6", "dataset.limit_train=600",
+            "trainer.batch_size=32", "device=cpu"]
+    reference = latentexp([*args, "output_root=ref"], cli_env, tmp_path)
+    assert reference.returncode == 0, reference.stderr
+
+    proc = subprocess.Popen(["latentexp", *args, "output_root=killed"], env=cli_env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "killed").glob("runs/*/checkpoint.pt")) and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-training, right after the first checkpoint
+    proc.wait()
+    assert not result_files(tmp_path / "killed"), "the run finished before it could be killed"
+
+    resumed = latentexp([*args, "output_root=killed"], cli_env, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stdout + resumed.stderr
+    (ref,), (res,) = result_files(tmp_path / "ref"), result_files(tmp_path / "killed")
+    assert ref.parent.name == res.parent.name
+    a, b = json.loads(ref.read_text()), json.loads(res.read_text())
+    for key in ("test_accuracy", "test_micro_f1", "test_macro_f1", "val_accuracy_best", "best_epoch",
+                "epochs_run", "silhouette_test", "pca_components"):
+        assert a[key] == b[key], key
+
+
+def test_wheel_ships_the_config_tree(tmp_path):
+    """A non-editable install must find conf/ inside the package."""
+    repo = Path(__file__).resolve().parents[1]
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path), str(repo)], capture_output=True, text=True)
+    if built.returncode != 0 and "hatchling" in built.stderr:
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path),
+                                str(repo)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("latentexp-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "site")
+    assert "latentexp/conf/config.yaml" in names and "latentexp/conf/loss/latent_boost.yaml" in names
+    probe = "from latentexp.cli import config_dir; print(config_dir())"
+    found = subprocess.run([sys.executable, "-c", probe],
+                           env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == tmp_path / "site" / "latentexp" / "conf"

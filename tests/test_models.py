@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from latentexp.errors import ConfigError
+from latentexp.models import build_model
+
+
+@pytest.mark.parametrize(
+    "name,channels,size,classes,latent,penultimate",
+    [
+        ("cnn", 1, 28, 10, 64, 64),
+        ("vgg16", 3, 32, 10, 512, 512),
+        ("resnet50", 3, 32, 100, 2048, 2048),
+        # adapted to other datasets' shapes
+        ("cnn", 3, 32, 100, 64, 64),
+        ("vgg16", 1, 28, 10, 512, 512),
+        ("resnet50", 1, 28, 10, 2048, 2048),
+    ],
+)
+def test_latent_dimensions_and_output_shapes(name, channels, size, classes, latent, penultimate):
+    model = build_model(name, channels, (size, size), classes).eval()
+    out = model(torch.randn(3, channels, size, size))
+    assert out.logits.shape == (3, classes)
+    assert out.features["latent"].shape == (3, latent)
+    assert out.features["penultimate"].shape == (3, penultimate)
+
+
+def test_resnet50_has_the_cifar_stem():
+    model = build_model("resnet50", 3, (32, 32), 100)
+    first = model.body[0]
+    assert first.kernel_size == (3, 3) and first.stride == (1, 1)
+    assert isinstance(model.body[3], torch.nn.Identity)  # no max-pool
+
+
+def test_vgg16_has_thirteen_conv_layers_and_three_linear_layers():
+    model = build_model("vgg16", 3, (32, 32), 10)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 13 and len(linears) == 3
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    plain = build_model("vgg16", 3, (32, 32), 10, batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+
+
+def test_unknown_model_lists_valid_choices():
+    with pytest.raises(ConfigError, match="cnn, resnet50, vgg16"):
+        build_model("vgg19", 3, (32, 32), 10)
+    with pytest.raises(ConfigError, match="Bad parameters for model 'cnn'"):
+        build_model("cnn", 1, (28, 28), 10, widht=3)
