@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from latentexp.errors import ConfigError
 
-DATASETS = ("fashion_mnist", "cifar10", "cifar100")
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "mnist", "svhn")
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
@@ -49,15 +49,39 @@ def validate_config(cfg: DictConfig) -> None:
     _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
     for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
         _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
-    _check(cfg, "trainer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
-    _check(cfg, "trainer.lr_factor", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
-    for key in ("trainer.lr_patience", "trainer.early_stopping_patience"):
-        _check(cfg, key, lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),
+           "null (no early stopping) or a non-negative integer")
+    _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
+    _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
+    _validate_optimization(cfg)
     _validate_loss(cfg)
 
 
+def _validate_optimization(cfg: DictConfig) -> None:
+    from latentexp.train.optim import OPTIMIZERS, SCHEDULERS
+
+    _check(cfg, "optimizer.name", lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}")
+    _check(cfg, "optimizer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
+    _check(cfg, "optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a non-negative number")
+    if cfg.optimizer.name == "sgd":
+        _check(cfg, "optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+        _check(cfg, "optimizer.nesterov", lambda v: isinstance(v, bool), "true or false")
+    name = _get(cfg, "lr_scheduler.name")
+    _check(cfg, "lr_scheduler.name", lambda v: v in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}")
+    if name == "plateau":
+        _check(cfg, "lr_scheduler.factor", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
+        _check(cfg, "lr_scheduler.patience", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    elif name in ("step", "multistep"):
+        _check(cfg, "lr_scheduler.gamma", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+    if name == "step":
+        _check(cfg, "lr_scheduler.step_size", lambda v: _is_int(v) and v >= 1, "a positive integer")
+    if name == "multistep":
+        _check(cfg, "lr_scheduler.milestones",
+               lambda v: len(v) > 0 and all(_is_int(m) and m >= 1 for m in v), "a list of positive epochs")
+
+
 def _validate_loss(cfg: DictConfig) -> None:
-    from latentexp.losses import LOSSES, build_loss
+    from latentexp.losses import LOSSES, check_loss_name_and_parameters
 
     _check(cfg, "loss.name", lambda v: v in LOSSES, f"one of {', '.join(sorted(LOSSES))}")
     if cfg.loss.name == "latent_boost":
@@ -66,7 +90,12 @@ def _validate_loss(cfg: DictConfig) -> None:
         _check(cfg, "loss.eps", lambda v: _is_number(v) and v >= 0, "a non-negative number")
         for key in ("loss.alpha0", "loss.beta0"):
             _check(cfg, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
-    build_loss(cfg.loss.name, **loss_params(cfg))  # unknown parameters name the valid ones
+    if cfg.loss.name in ("corel_gaussian", "corel_cosine"):
+        _check(cfg, "loss.lam", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
+               "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
+    if cfg.loss.name == "lmdl":
+        _check(cfg, "loss.momentum", lambda v: v in ("partial", "none", "both"), "partial, none or both")
+    check_loss_name_and_parameters(cfg.loss.name, loss_params(cfg))  # unknown keys name the valid ones
 
 
 def loss_params(cfg: DictConfig) -> dict[str, Any]:

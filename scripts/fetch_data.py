@@ -14,7 +14,13 @@ import sys
 from latentexp.data.sources import load_raw
 from latentexp.errors import DataError
 
-DATASETS = {"fashion_mnist": {}, "cifar10": {"verify_md5": True}, "cifar100": {"verify_md5": True}}
+DATASETS = {
+    "fashion_mnist": {},
+    "cifar10": {"verify_md5": True},
+    "cifar100": {"verify_md5": True},
+    "mnist": {},
+    "svhn": {"verify_md5": True},
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from latentexp.data import DeviceData
-from latentexp.losses import build_loss
+from latentexp.losses import LOSSES, build_loss
 from latentexp.models import build_model
 from latentexp.train import Trainer, run
 from latentexp.train.checkpoint import load_checkpoint
 
-TRAINER_CFG = {"max_epochs": 50, "batch_size": 32, "lr": 1e-3, "lr_factor": 0.2, "lr_patience": 10,
-               "early_stopping_patience": 20, "eval_batch_size": 64, "amp": True, "progress": False}
+TRAINER_CFG = {"max_epochs": 50, "batch_size": 32, "early_stopping_patience": 20, "eval_batch_size": 64,
+               "amp": True, "progress": False}
 
 
 def synthetic_data(n=200, classes=4, size=8, seed=0, learnable=True) -> DeviceData:
@@ -27,11 +27,16 @@ def synthetic_data(n=200, classes=4, size=8, seed=0, learnable=True) -> DeviceDa
                       classes, "synthetic")
 
 
-def make_trainer(data, loss="latent_boost", lam=0.5, seed=0, checkpoint=None, **cfg):
+def make_trainer(data, loss="latent_boost", lam=0.5, seed=0, checkpoint=None, lr=1e-3, lr_patience=10,
+                 model="cnn", optimizer=None, scheduler=None, **cfg):
     torch.manual_seed(seed)
-    model = build_model("cnn", 1, data.image_size, data.num_classes, latent_dim=16)
-    return Trainer(model, build_loss(loss), data, {**TRAINER_CFG, **cfg}, lam, seed, torch.device("cpu"),
-                   identity="test", checkpoint_path=checkpoint)
+    net = build_model(model, 1, data.image_size, data.num_classes)
+    loss_fn = build_loss(loss, num_classes=data.num_classes,
+                         embedding_size=net.feature_dims[LOSSES[loss].feature] if loss != "ce" else None)
+    return Trainer(net, loss_fn, data, {**TRAINER_CFG, **cfg}, lam, seed, torch.device("cpu"),
+                   identity="test", optimizer_cfg=optimizer or {"name": "adam", "lr": lr},
+                   scheduler_cfg=scheduler or {"name": "plateau", "factor": 0.2, "patience": lr_patience},
+                   checkpoint_path=checkpoint)
 
 
 def test_plateau_lowers_lr_and_stops_early():

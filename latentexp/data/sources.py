@@ -79,35 +79,50 @@ def _idx_file(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def fashion_mnist_dirs(root: str | None) -> list[Path]:
+# name -> (subfolders searched under each data root, torchvision class, how to get it)
+IDX_DATASETS = {
+    "fashion_mnist": (("fashion_mnist", "fashion-mnist", "FashionMNIST/raw"), "FashionMNIST",
+                      "Install it with `apt-get install dataset-fashion-mnist` (Debian), or put"),
+    "mnist": (("mnist", "MNIST/raw"), "MNIST", "Put"),
+}
+
+
+def idx_dirs(name: str, root: str | None) -> list[Path]:
+    subfolders = IDX_DATASETS[name][0]
     dirs = []
     for r in data_roots(root):
-        dirs += [r, r / "fashion_mnist", r / "fashion-mnist", r / "FashionMNIST" / "raw"]
-    return dirs + [DEBIAN_FASHION_MNIST]
+        dirs += [r, *(r / s for s in subfolders)]
+    return dirs + ([DEBIAN_FASHION_MNIST] if name == "fashion_mnist" else [])
 
 
 def load_fashion_mnist(root: str | None = None, download: bool = True) -> RawDataset:
-    searched = fashion_mnist_dirs(root)
-    found = _find_fashion_mnist(searched)
+    return load_idx_dataset("fashion_mnist", root, download)
+
+
+def load_idx_dataset(name: str, root: str | None = None, download: bool = True) -> RawDataset:
+    """Fashion-MNIST or MNIST from the four IDX files, plain or gzip."""
+    subfolders, torchvision_class, how = IDX_DATASETS[name]
+    searched = idx_dirs(name, root)
+    found = _find_idx_files(searched)
     reason = ""
     if found is None and download:
         target = data_roots(root)[0]
         try:
-            from torchvision.datasets import FashionMNIST
+            import torchvision.datasets
 
-            FashionMNIST(str(target), train=True, download=True)
-            FashionMNIST(str(target), train=False, download=True)
+            cls = getattr(torchvision.datasets, torchvision_class)
+            cls(str(target), train=True, download=True)
+            cls(str(target), train=False, download=True)
         except Exception as e:  # network errors come in many types
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        found = _find_fashion_mnist(searched)
+        found = _find_idx_files(searched)
     if found is None:
         raise DataError(
             _missing_message(
-                "fashion_mnist",
+                name,
                 searched,
-                "Install it with `apt-get install dataset-fashion-mnist` (Debian), or put the four "
-                "IDX files (train-images-idx3-ubyte[.gz], ...) in ./data/fashion_mnist or in the "
-                "directory given by dataset.root=... or $LATENTEXP_DATA.",
+                f"{how} the four IDX files (train-images-idx3-ubyte[.gz], ...) in ./data/{subfolders[0]} "
+                "or in the directory given by dataset.root=... or $LATENTEXP_DATA.",
                 reason,
             )
         )
@@ -115,7 +130,7 @@ def load_fashion_mnist(root: str | None = None, download: bool = True) -> RawDat
     for key in ("train_x", "test_x"):
         if arrays[key].ndim != 3:
             raise DataError(
-                f"{found[key]} holds an array of shape {arrays[key].shape}; Fashion-MNIST images "
+                f"{found[key]} holds an array of shape {arrays[key].shape}; {name} images "
                 "must be (N, 28, 28). Fetch the dataset again."
             )
     return RawDataset(
@@ -128,7 +143,7 @@ def load_fashion_mnist(root: str | None = None, download: bool = True) -> RawDat
     )
 
 
-def _find_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
+def _find_idx_files(dirs: list[Path]) -> dict[str, Path] | None:
     for d in dirs:
         files = {key: _idx_file(d, stem) for key, stem in FASHION_MNIST_FILES.items()}
         if all(files.values()):
@@ -136,27 +151,30 @@ def _find_fashion_mnist(dirs: list[Path]) -> dict[str, Path] | None:
     return None
 
 
-# ---------------------------------------------------------------- CIFAR
+# ---------------------------------------------------------------- CIFAR and SVHN (torchvision)
 
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def _without_md5(base: type) -> type:
+    """torchvision's loader with its md5 check reduced to "the file exists", for deliberate
+    subsets and for test files."""
+    if hasattr(base, "split_list"):  # SVHN: split -> [url, filename, md5]
+        attrs = {"split_list": {k: [url, f, None] for k, (url, f, _) in base.split_list.items()}}
+    else:  # CIFAR
+        attrs = {
+            "train_list": [[f, None] for f, _ in base.train_list],
+            "test_list": [[f, None] for f, _ in base.test_list],
+            "meta": {**base.meta, "md5": None},
+        }
+    return type(f"{base.__name__}NoMD5", (base,), attrs)
 
 
 def _torchvision_cifar(name: str, verify_md5: bool):
     from torchvision.datasets import CIFAR10, CIFAR100
 
     base = CIFAR10 if name == "cifar10" else CIFAR100
-    if verify_md5:
-        return base
-    # Same loader with the md5 check reduced to "the file exists": for subsets and test files.
-    return type(
-        f"{base.__name__}NoMD5",
-        (base,),
-        {
-            "train_list": [[f, None] for f, _ in base.train_list],
-            "test_list": [[f, None] for f, _ in base.test_list],
-            "meta": {**base.meta, "md5": None},
-        },
-    )
+    return base if verify_md5 else _without_md5(base)
 
 
 def load_cifar(
@@ -220,12 +238,50 @@ def _cifar100_coarse(folder: Path, train: bool) -> np.ndarray:
     return np.asarray(entry["coarse_labels"], dtype=np.int64)
 
 
+SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
+
+
+def load_svhn(root: str | None = None, download: bool = True, verify_md5: bool = True) -> RawDataset:
+    """SVHN's cropped digits (.mat files) through torchvision; label 10 becomes digit 0."""
+    from torchvision.datasets import SVHN
+
+    cls = SVHN if verify_md5 else _without_md5(SVHN)
+    candidates = [d for r in data_roots(root) for d in (r / "svhn", r)]
+    found = next((d for d in candidates if all((d / f).is_file() for f in SVHN_FILES)), None)
+    reason = ""
+    if found is None and download:
+        target = data_roots(root)[0] / "svhn"
+        try:
+            for split in ("train", "test"):
+                cls(str(target), split=split, download=True)
+            found = target
+        except Exception as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if found is None:
+        raise DataError(_missing_message(
+            "svhn", candidates,
+            "Put train_32x32.mat and test_32x32.mat in ./data/svhn, dataset.root=... or "
+            "$LATENTEXP_DATA, or run `python scripts/fetch_data.py svhn` on a machine with internet access.",
+            reason))
+    splits = []
+    for split in ("train", "test"):
+        try:
+            ds = cls(str(found), split=split, download=False)
+        except (RuntimeError, ValueError, KeyError, OSError) as e:
+            raise DataError(f"{found / (split + '_32x32.mat')} is incomplete or corrupt: {e} Delete it "
+                            "and fetch the dataset again.") from None
+        splits += [np.ascontiguousarray(ds.data, dtype=np.uint8), np.asarray(ds.labels, dtype=np.int64)]
+    return RawDataset(*splits, num_classes=10, source=str(found))
+
+
 def load_raw(dataset_cfg) -> RawDataset:
     """Dispatch on ``dataset.name``."""
     name = dataset_cfg["name"]
     root, download = dataset_cfg.get("root"), bool(dataset_cfg.get("download", True))
-    if name == "fashion_mnist":
-        return load_fashion_mnist(root, download)
+    if name in IDX_DATASETS:
+        return load_idx_dataset(name, root, download)
+    if name == "svhn":
+        return load_svhn(root, download, verify_md5=bool(dataset_cfg.get("verify_md5", True)))
     if name in CIFAR_FOLDERS:
         return load_cifar(
             name,
@@ -234,4 +290,5 @@ def load_raw(dataset_cfg) -> RawDataset:
             verify_md5=bool(dataset_cfg.get("verify_md5", True)),
             label_set=str(dataset_cfg.get("label_set", "fine")),
         )
-    raise DataError(f"Unknown dataset {name!r}; valid: fashion_mnist, {', '.join(CIFAR_FOLDERS)}.")
+    valid = [*IDX_DATASETS, *CIFAR_FOLDERS, "svhn"]
+    raise DataError(f"Unknown dataset {name!r}; valid: {', '.join(valid)}.")

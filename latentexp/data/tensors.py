@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from latentexp.data.samplers import m_per_class_batches, random_batches
 from latentexp.data.sources import load_raw
 from latentexp.data.splits import train_val_indices
 from latentexp.errors import ConfigError
@@ -45,15 +46,15 @@ class DeviceData:
         return x
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator, augment: bool = False
+        self, batch_size: int, generator: torch.Generator, augment: bool = False,
+        sampler: str = "random", m_per_class: int = 4,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of shuffled batches. A trailing batch of a single sample is dropped
-        (BatchNorm cannot train on one sample); any other remainder is kept."""
-        n = len(self.train_y)
-        perm = torch.randperm(n, generator=generator, device=self.train_y.device)
-        stop = n - 1 if n % batch_size == 1 and n > 1 else n
-        for start in range(0, stop, batch_size):
-            idx = perm[start : min(start + batch_size, stop)]
+        """One epoch of training batches in the order the sampler draws (see samplers.py)."""
+        if sampler == "m_per_class":
+            order = m_per_class_batches(self.train_y, batch_size, m_per_class, generator)
+        else:
+            order = random_batches(len(self.train_y), batch_size, generator, self.train_y.device)
+        for idx in order:
             x = self.train_x[idx]
             if augment:  # on the raw uint8 images, padding with black as torchvision does
                 x = random_crop_flip(x, generator)

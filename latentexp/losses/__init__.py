@@ -1,4 +1,9 @@
-"""Losses, built by name: ``build_loss("latent_boost", **params)(embeddings, labels)``."""
+"""Losses, built by name: ``build_loss("latent_boost", **params)(embeddings, labels)``.
+
+Every loss follows pytorch-metric-learning's calling convention, ``loss(embeddings, labels)``
+returning a scalar; losses whose shape depends on the data (class weights, centres) receive
+``num_classes`` and ``embedding_size`` from ``build_loss``.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,52 @@ from typing import Any
 from latentexp.errors import ConfigError
 from latentexp.losses.base import BatchLoss
 from latentexp.losses.ce import CrossEntropyLoss
+from latentexp.losses.center import CenterLoss
+from latentexp.losses.corel import CorelCosineLoss, CorelGaussianLoss
+from latentexp.losses.lace import LACELoss
 from latentexp.losses.latent_boost import LatentBoostLoss, alpha_beta_schedule
+from latentexp.losses.lmdl import LargeMarginDiscriminativeLoss
 from latentexp.losses.magnet import MagnetLoss
+from latentexp.losses.pml import (
+    ArcFaceLoss,
+    ContrastiveLoss,
+    CosFaceLoss,
+    NPairsLoss,
+    SphereFaceLoss,
+    TripletLoss,
+)
 
 LOSSES: dict[str, type[BatchLoss]] = {
     "ce": CrossEntropyLoss,
     "magnet": MagnetLoss,
     "latent_boost": LatentBoostLoss,
+    "contrastive": ContrastiveLoss,
+    "triplet": TripletLoss,
+    "npair": NPairsLoss,
+    "center": CenterLoss,
+    "corel_gaussian": CorelGaussianLoss,
+    "corel_cosine": CorelCosineLoss,
+    "lace": LACELoss,
+    "lmdl": LargeMarginDiscriminativeLoss,
+    "arcface": ArcFaceLoss,
+    "cosface": CosFaceLoss,
+    "sphereface": SphereFaceLoss,
 }
 
+# Supplied by build_loss from the data and the model, never set in a loss config.
+CONTEXT_PARAMETERS = ("num_classes", "embedding_size")
 
-def loss_parameters(name: str) -> list[str]:
+
+def _signature(name: str) -> list[str]:
     return [p for p in inspect.signature(LOSSES[name]).parameters if p != "self"]
 
 
-def build_loss(name: str, **params: Any) -> BatchLoss:
+def loss_parameters(name: str) -> list[str]:
+    """The parameters a user sets for loss ``name`` (its config keys)."""
+    return [p for p in _signature(name) if p not in CONTEXT_PARAMETERS]
+
+
+def check_loss_name_and_parameters(name: str, params: dict[str, Any]) -> None:
     if name not in LOSSES:
         raise ConfigError(f"Unknown loss {name!r}. Valid choices: {', '.join(sorted(LOSSES))}.")
     unknown = sorted(set(params) - set(loss_parameters(name)))
@@ -31,7 +67,22 @@ def build_loss(name: str, **params: Any) -> BatchLoss:
             f"Loss {name!r} has no parameter {', '.join(unknown)}. Its parameters: "
             f"{', '.join(loss_parameters(name)) or 'none'}."
         )
-    return LOSSES[name](**params)
 
 
-__all__ = ["LOSSES", "BatchLoss", "alpha_beta_schedule", "build_loss", "loss_parameters"]
+def build_loss(name: str, num_classes: int | None = None, embedding_size: int | None = None,
+               **params: Any) -> BatchLoss:
+    check_loss_name_and_parameters(name, params)
+    context = {"num_classes": num_classes, "embedding_size": embedding_size}
+    for key in CONTEXT_PARAMETERS:
+        if key in _signature(name):
+            if context[key] is None:
+                raise ConfigError(f"Loss {name!r} needs {key}=... (the trainer supplies it).")
+            params[key] = int(context[key])
+    try:
+        return LOSSES[name](**params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"Bad parameters for loss {name!r}: {e}.") from None
+
+
+__all__ = ["LOSSES", "BatchLoss", "alpha_beta_schedule", "build_loss", "check_loss_name_and_parameters",
+           "loss_parameters"]

@@ -11,11 +11,20 @@ class BatchLoss(nn.Module):
 
     ``feature`` names the model output it reads (``latent``, ``penultimate`` or ``logits``).
     ``auxiliary`` losses are mixed with cross-entropy by λ (Eq. 11); the others are the whole
-    objective on their own.
+    objective on their own. A loss that ``predicts`` replaces the classifier head: it owns its
+    parameters and its ``logits(features)`` are the model's class scores. A loss that
+    ``uses_classifier`` is also given the final linear layer's ``weight`` and ``bias``.
+    Losses that need them take ``num_classes`` and ``embedding_size`` as constructor arguments;
+    the registry supplies both.
     """
 
     feature: str = "latent"
     auxiliary: bool = True
+    predicts: bool = False
+    uses_classifier: bool = False
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} does not replace the classifier head")
 
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """Called before each epoch with E (from 0) and E_total; epoch-free losses ignore it."""

@@ -9,10 +9,17 @@ from torch import nn
 from latentexp.errors import ConfigError
 from latentexp.models.base import ModelOutput
 from latentexp.models.cnn import PaperCNN
-from latentexp.models.resnet import ResNet50
+from latentexp.models.ffnn import FFNN
+from latentexp.models.resnet import ResNet18, ResNet50
 from latentexp.models.vgg import VGG16
 
-MODELS: dict[str, type[nn.Module]] = {"cnn": PaperCNN, "vgg16": VGG16, "resnet50": ResNet50}
+MODELS: dict[str, type[nn.Module]] = {
+    "cnn": PaperCNN,
+    "vgg16": VGG16,
+    "resnet50": ResNet50,
+    "resnet18": ResNet18,
+    "ffnn": FFNN,
+}
 
 
 def build_model(name: str, in_channels: int, image_size: tuple[int, int], num_classes: int,

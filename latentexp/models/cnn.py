@@ -23,6 +23,7 @@ class PaperCNN(nn.Module):
         h, w = image_size
         self.embed = nn.Sequential(nn.Linear(64 * (h // 4) * (w // 4), latent_dim), nn.ReLU())
         self.classifier = nn.Linear(latent_dim, num_classes)
+        self.feature_dims = {"latent": latent_dim, "penultimate": latent_dim}
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         latent = self.embed(self.features(x))

@@ -1,18 +1,23 @@
-"""torchvision ResNet-50 with the CIFAR stem: 3x3 stride-1 first conv, no max-pool."""
+"""torchvision ResNets with the CIFAR stem: 3x3 stride-1 first conv, no max-pool.
+
+ResNet-50 (Latent Boost paper, 2048-d latent) and ResNet-18 (LACE and LMDL papers, 512-d).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet50
+from torchvision.models import resnet18, resnet50
 
 from latentexp.models.base import ModelOutput
 
 
-class ResNet50(nn.Module):
+class CifarResNet(nn.Module):
+    builder = staticmethod(resnet50)
+
     def __init__(self, in_channels: int, image_size: tuple[int, int], num_classes: int):
         super().__init__()
-        net = resnet50(weights=None, num_classes=num_classes)
+        net = self.builder(weights=None, num_classes=num_classes)
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
         self.body = nn.Sequential(
@@ -21,7 +26,17 @@ class ResNet50(nn.Module):
             net.avgpool, nn.Flatten(),
         )
         self.classifier = net.fc
+        dim = net.fc.in_features
+        self.feature_dims = {"latent": dim, "penultimate": dim}
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         latent = self.body(x)
         return ModelOutput(self.classifier(latent), {"latent": latent, "penultimate": latent})
+
+
+class ResNet50(CifarResNet):
+    builder = staticmethod(resnet50)
+
+
+class ResNet18(CifarResNet):
+    builder = staticmethod(resnet18)

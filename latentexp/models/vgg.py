@@ -31,6 +31,7 @@ class VGG16(nn.Module):
             nn.Linear(fc_width, fc_width), nn.ReLU(inplace=True), nn.Dropout(dropout),
         )
         self.classifier = nn.Linear(fc_width, num_classes)
+        self.feature_dims = {"latent": 512, "penultimate": fc_width}
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         latent = self.features(x)

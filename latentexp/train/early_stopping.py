@@ -6,7 +6,9 @@ import math
 
 
 class EarlyStopping:
-    def __init__(self, patience: int):
+    """Tracks the best validation accuracy; ``patience=None`` never stops."""
+
+    def __init__(self, patience: int | None):
         self.patience = patience
         self.best = -math.inf
         self.best_epoch = -1
@@ -22,7 +24,7 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.bad_epochs >= self.patience
+        return self.patience is not None and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}

@@ -15,7 +15,7 @@ from latentexp.config import loss_params, model_params, validate_config
 from latentexp.data import load_device_data
 from latentexp.identity import identity_hash, plain_config, run_name
 from latentexp.io import read_json, write_json, write_text
-from latentexp.losses import build_loss
+from latentexp.losses import LOSSES, build_loss
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.models import build_model
 from latentexp.runtime import configure_backends, device_name, resolve_device, seed_everything, versions
@@ -57,9 +57,13 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                         **model_params(cfg)).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg.loss.name, **loss_params(cfg)).to(device)
+    feature = LOSSES[cfg.loss.name].feature
+    loss_fn = build_loss(cfg.loss.name, num_classes=data.num_classes,
+                         embedding_size=model.feature_dims.get(feature, data.num_classes),
+                         **loss_params(cfg)).to(device)
     trainer = Trainer(model, loss_fn, data, cfg.trainer, cfg["lambda"], cfg.seed, device,
-                      identity=identity_hash(cfg), augment=bool(cfg.dataset.augment),
+                      identity=identity_hash(cfg), optimizer_cfg=cfg.optimizer,
+                      scheduler_cfg=cfg.lr_scheduler, augment=bool(cfg.dataset.augment),
                       checkpoint_path=run_dir / CHECKPOINT_FILE,
                       history_path=run_dir / HISTORY_FILE)
     trainer.resume()

@@ -21,6 +21,7 @@ from latentexp.losses import BatchLoss
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.history import write_history
+from latentexp.train.optim import build_optimizer, build_scheduler, step_scheduler
 
 log = logging.getLogger("latentexp")
 
@@ -35,9 +36,14 @@ class StaleCheckpoint(RuntimeError):
     """A checkpoint belongs to another config than the run's."""
 
 
+DEFAULT_OPTIMIZER = {"name": "adam", "lr": 1e-3}
+DEFAULT_SCHEDULER = {"name": "plateau", "factor": 0.2, "patience": 10}
+
+
 class Trainer:
     def __init__(self, model: nn.Module, loss_fn: BatchLoss, data: DeviceData, trainer_cfg,
                  lam: float, seed: int, device: torch.device, identity: str,
+                 optimizer_cfg=None, scheduler_cfg=None,
                  augment: bool = False, checkpoint_path: Path | None = None,
                  history_path: Path | None = None):
         self.model, self.loss_fn, self.data, self.cfg = model, loss_fn, data, trainer_cfg
@@ -45,13 +51,13 @@ class Trainer:
         self.checkpoint_path, self.history_path = checkpoint_path, history_path
         self.max_epochs = int(trainer_cfg["max_epochs"])
         self.amp = bool(trainer_cfg.get("amp", True)) and device.type == "cuda"
+        # A head-replacing loss owns parameters (class weights, signatures): optimise them too.
         params = list(model.parameters()) + list(loss_fn.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=float(trainer_cfg["lr"]), fused=device.type == "cuda")
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="max", factor=float(trainer_cfg["lr_factor"]),
-            patience=int(trainer_cfg["lr_patience"]),
-        )
-        self.stopper = EarlyStopping(int(trainer_cfg["early_stopping_patience"]))
+        self.optimizer = build_optimizer(params, optimizer_cfg or DEFAULT_OPTIMIZER, device)
+        self.scheduler = build_scheduler(self.optimizer, scheduler_cfg or DEFAULT_SCHEDULER)
+        self.stopper = EarlyStopping(trainer_cfg.get("early_stopping_patience"))
+        self.sampler = str(trainer_cfg.get("sampler", "random"))
+        self.m_per_class = int(trainer_cfg.get("m_per_class", 4))
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.epoch = 0  # epochs completed
@@ -68,16 +74,27 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def features(self, out) -> torch.Tensor:
+        """The model output the loss reads."""
+        return out.logits if self.loss_fn.feature == "logits" else out.features[self.loss_fn.feature]
+
+    def scores(self, out) -> torch.Tensor:
+        """Class scores for prediction: the loss's own head when it replaces the model's."""
+        return self.loss_fn.logits(self.features(out)) if self.loss_fn.predicts else out.logits
+
     def objective(self, out, labels: torch.Tensor):
-        """Total loss and its parts (Eq. 11 for auxiliary losses)."""
+        """Total loss and its cross-entropy and loss-specific parts (Eq. 11 for auxiliary losses)."""
+        if not self.loss_fn.auxiliary:  # cross-entropy itself, or a loss that replaces the head
+            total = self.loss_fn(self.features(out), labels)
+            zero = torch.zeros_like(total)
+            return (total, total, zero) if self.loss_fn.feature == "logits" else (total, zero, total)
         ce = F.cross_entropy(out.logits.float(), labels)
-        if not self.loss_fn.auxiliary:
-            features = out.logits if self.loss_fn.feature == "logits" else out.features[self.loss_fn.feature]
-            total = self.loss_fn(features, labels)
-            return total, ce, torch.zeros_like(ce)
         if self.lam == 0.0:  # the baseline: the distance term has no weight, skip its cost
             return ce, ce, torch.zeros_like(ce)
-        dist = self.loss_fn(out.features[self.loss_fn.feature], labels)
+        extra = {}
+        if self.loss_fn.uses_classifier:  # LMDL needs the final linear layer's W and b
+            extra = {"weight": self.model.classifier.weight, "bias": self.model.classifier.bias}
+        dist = self.loss_fn(self.features(out), labels, **extra)
         return self.lam * dist + (1.0 - self.lam) * ce, ce, dist
 
     def train_epoch(self) -> dict:
@@ -89,7 +106,9 @@ class Trainer:
         sums = torch.zeros(4, device=self.device)  # total, ce, dist, correct
         batches = 0
         start = time.perf_counter()
-        bar = tqdm(self.data.train_batches(batch_size, self.generator, self.augment),
+        batches_iter = self.data.train_batches(batch_size, self.generator, self.augment,
+                                               sampler=self.sampler, m_per_class=self.m_per_class)
+        bar = tqdm(batches_iter,
                    total=math.ceil(n / batch_size), disable=not self.progress, leave=False,
                    desc=f"epoch {self.epoch + 1}")
         for x, y in bar:
@@ -99,7 +118,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
-            correct = (out.logits.detach().argmax(1) == y).sum()
+            correct = (self.scores(out).detach().argmax(1) == y).sum()
             sums += torch.stack([total.detach(), ce.detach(), dist.detach(), correct.float()])
             batches += 1
         total, ce, dist, correct = sums.tolist()  # the epoch's one host synchronisation
@@ -125,11 +144,12 @@ class Trainer:
     def predict(self, split: str, with_latents: bool = False):
         """Predicted labels, true labels and (optionally) latents of a split, as numpy arrays."""
         self.model.eval()
+        self.loss_fn.eval()
         preds, latents = [], []
         for x, _ in self.data.eval_batches(split, int(self.cfg["eval_batch_size"])):
             with self.autocast():
                 out = self.model(x)
-            preds.append(out.logits.argmax(1))
+            preds.append(self.scores(out).argmax(1))
             if with_latents:
                 latents.append(out.features["latent"].float())
         labels = getattr(self.data, f"{split}_y").cpu().numpy()
@@ -145,7 +165,7 @@ class Trainer:
     def fit(self) -> None:
         while self.epoch < self.max_epochs and not self.stopped_early:
             row = self.train_epoch()
-            self.scheduler.step(row["val_accuracy"])
+            step_scheduler(self.scheduler, row["val_accuracy"])
             if self.stopper.update(row["val_accuracy"], self.epoch):
                 self.best_state = self._weights()
             self.epoch += 1
@@ -159,7 +179,7 @@ class Trainer:
                 "  (best)" if self.stopper.best_epoch == self.epoch - 1 else "",
             )
         if self.stopped_early:
-            log.info("early stop: no better validation accuracy for %d epochs", self.stopper.patience)
+            log.info("early stop: no better validation accuracy for %s epochs", self.stopper.patience)
 
     def restore_best(self) -> None:
         if self.best_state is not None:

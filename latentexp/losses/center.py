@@ -1,0 +1,33 @@
+"""Center loss (Wen et al. 2016; COREL Eq. 8): ½‖h_i − c_{y_i}‖² averaged over the batch.
+
+The centres are a buffer, not optimizer parameters. After each training batch they move toward
+the batch's features: c_j ← c_j + α_c·Σ_{y_i=j}(h_i − c_j)/(1 + n_j), α_c = 0.25 (COREL).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from latentexp.losses.base import BatchLoss, at_least_float32
+
+
+class CenterLoss(BatchLoss):
+    def __init__(self, num_classes: int, embedding_size: int, center_rate: float = 0.25):
+        super().__init__()
+        self.center_rate = center_rate
+        self.register_buffer("centers", torch.zeros(num_classes, embedding_size))
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = at_least_float32(embeddings)
+        loss = 0.5 * (h - self.centers[labels].to(h.dtype)).pow(2).sum(1).mean()
+        if self.training:
+            self.update_centers(h.detach(), labels)
+        return loss
+
+    @torch.no_grad()
+    def update_centers(self, h: torch.Tensor, labels: torch.Tensor) -> None:
+        onehot = F.one_hot(labels, len(self.centers)).to(self.centers.dtype)  # (N, K)
+        counts = onehot.sum(0)
+        pull = onehot.T @ h.to(self.centers.dtype) - counts[:, None] * self.centers  # Σ (h_i − c_j)
+        self.centers += self.center_rate * pull / (1.0 + counts)[:, None]

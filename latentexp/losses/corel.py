@@ -1,0 +1,65 @@
+"""COREL (Kenyon-Dean et al.; papers/corel.md Eqs. 1-6): a head of class vectors W (K × H, no bias)
+trained by an attractive-repulsive loss, predicting by argmax of its similarity.
+
+Gaussian:  s_k = −γ‖h − w_k‖²,   ℓ = −λ·s(h, w_y) + (1 − λ)·log Σ_k exp s(h, w_k)
+Cosine:    s_k = cos(h, w_k),    ℓ = −λ·s(h, w_y) + (1 − λ)·max_{k≠y} s(h, w_k)²
+λ is applied once (the authors' public code applies it twice).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.clusters import MASKED
+
+
+class _CorelLoss(BatchLoss):
+    auxiliary = False
+    predicts = True
+
+    def __init__(self, num_classes: int, embedding_size: int, lam: float):
+        super().__init__()
+        if not 0.0 < lam <= 1.0:
+            raise ValueError(f"COREL's lam must be in (0, 1], got {lam}")
+        self.lam = lam
+        self.weight = nn.Parameter(torch.randn(num_classes, embedding_size))
+
+
+class CorelGaussianLoss(_CorelLoss):
+    def __init__(self, num_classes: int, embedding_size: int, lam: float = 0.5, gamma: float = 0.5,
+                 learnable_gamma: bool = False):
+        super().__init__(num_classes, embedding_size, lam)
+        gamma_tensor = torch.tensor(float(gamma))
+        if learnable_gamma:
+            self.gamma = nn.Parameter(gamma_tensor)
+        else:
+            self.register_buffer("gamma", gamma_tensor)
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        h = at_least_float32(embeddings)
+        sq = (h * h).sum(1, keepdim=True) - 2.0 * h @ self.weight.T + (self.weight * self.weight).sum(1)
+        return -self.gamma * sq.clamp_min(0.0)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        s = self.logits(embeddings)
+        attract = s.gather(1, labels[:, None]).squeeze(1)
+        return (-self.lam * attract + (1.0 - self.lam) * torch.logsumexp(s, dim=1)).mean()
+
+
+class CorelCosineLoss(_CorelLoss):
+    def __init__(self, num_classes: int, embedding_size: int, lam: float = 0.5):
+        super().__init__(num_classes, embedding_size, lam)
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        # Each class vector (row of W) is normalised; the authors' code normalises the other axis.
+        return F.normalize(at_least_float32(embeddings), dim=1) @ F.normalize(self.weight, dim=1).T
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cos = self.logits(embeddings)
+        own = F.one_hot(labels, cos.shape[1]).bool()
+        attract = cos[own]
+        repulse = (cos * cos).masked_fill(own, MASKED).max(dim=1).values
+        return (-self.lam * attract + (1.0 - self.lam) * repulse).mean()

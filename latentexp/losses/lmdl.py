@@ -1,0 +1,82 @@
+"""Large-margin discriminative loss, LMDL (papers/large_margin_discriminative.md Eqs. 4.3-4.7),
+on the penultimate features h with the final linear layer's W, b:
+
+  L = α·L_compact + β·L_margin + γ_reg·L_reg
+  L_compact = mean_c mean_{q∈c} max(0, ‖M_c − q‖ − δ_v)²
+  L_margin  = mean_c max(0, δ_d + max_{j≠c} (z_j − z_c)/‖w_c − w_j‖),   z = W m_c + b
+  L_reg     = mean_c ‖M_c‖
+
+over the classes c of the batch. m_c is the batch centroid (with gradient). With momentum, M_c
+is γ·M_c(prev) + (1 − γ)·m_c, where M_c(prev) is a detached, checkpointed buffer (set to m_c the
+first time class c is seen, untouched for classes absent from the batch), so gradient reaches
+the features through (1 − γ)·m_c, as in the paper's Proposition 4.3. ``momentum`` picks where
+momentum centroids are used: ``partial`` (the paper's choice) for L_compact and L_reg, batch
+centroids for L_margin; ``none`` batch centroids everywhere; ``both`` momentum centroids
+everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.clusters import MASKED
+
+MOMENTUM_MODES = ("partial", "none", "both")
+_TINY = 1.0e-12  # inside square roots, so that gradients at zero distance stay finite
+
+
+def safe_norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return (x * x).sum(dim).clamp_min(_TINY).sqrt()
+
+
+class LargeMarginDiscriminativeLoss(BatchLoss):
+    feature = "penultimate"
+    uses_classifier = True
+
+    def __init__(self, num_classes: int, embedding_size: int, alpha: float = 1.0, beta: float = 1.0,
+                 gamma_reg: float = 1.0e-3, delta_v: float = 0.5, delta_d: float = 6.0,
+                 momentum: str = "partial", centroid_momentum: float = 0.99):
+        super().__init__()
+        if momentum not in MOMENTUM_MODES:
+            raise ValueError(f"momentum must be one of {', '.join(MOMENTUM_MODES)}, got {momentum!r}")
+        self.alpha, self.beta, self.gamma_reg = alpha, beta, gamma_reg
+        self.delta_v, self.delta_d = delta_v, delta_d
+        self.momentum, self.centroid_momentum = momentum, centroid_momentum
+        self.register_buffer("centroids", torch.zeros(num_classes, embedding_size))
+        self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
+
+    def momentum_centroids(self, classes: torch.Tensor, batch_centroids: torch.Tensor) -> torch.Tensor:
+        previous = self.centroids[classes].to(batch_centroids.dtype)
+        g = self.centroid_momentum
+        blended = torch.where(self.seen[classes][:, None], g * previous + (1.0 - g) * batch_centroids,
+                              batch_centroids)
+        if self.training:
+            self.centroids[classes] = blended.detach().to(self.centroids.dtype)
+            self.seen[classes] = True
+        return blended
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        h = at_least_float32(embeddings)
+        weight = weight.to(h.dtype)
+        bias = torch.zeros(len(weight), device=h.device, dtype=h.dtype) if bias is None else bias.to(h.dtype)
+        classes, index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        onehot = F.one_hot(index, len(classes)).to(h.dtype)  # (N, K)
+        batch_centroids = onehot.T @ h / counts[:, None].to(h.dtype)
+        moment = self.momentum_centroids(classes, batch_centroids) if self.momentum != "none" else None
+        compact_centroids = batch_centroids if moment is None else moment
+        margin_centroids = moment if self.momentum == "both" else batch_centroids
+
+        spread = (safe_norm(h - compact_centroids[index]) - self.delta_v).relu().pow(2)  # (N,)
+        compact = ((onehot.T @ spread) / counts.to(h.dtype)).mean()
+
+        z = margin_centroids @ weight.T + bias  # (K, C): scores of each centroid
+        z_own = z.gather(1, classes[:, None])  # (K, 1)
+        w_gap = safe_norm(weight[classes][:, None, :] - weight[None, :, :])  # (K, C) ‖w_c − w_j‖
+        signed = ((z - z_own) / w_gap).masked_fill(F.one_hot(classes, len(weight)).bool(), MASKED)
+        margin = (self.delta_d + signed.max(dim=1).values).relu().mean()
+
+        reg = safe_norm(compact_centroids).mean()
+        return self.alpha * compact + self.beta * margin + self.gamma_reg * reg

@@ -1,0 +1,81 @@
+"""Losses taken from pytorch-metric-learning, with the Latent Boost paper's Table 4 settings.
+
+Note its defaults: LpDistance L2-normalises embeddings first (contrastive and triplet margins are
+on the unit sphere); NPairsLoss uses the dot product of normalised embeddings and one pair per
+label; ArcFace's margin is in degrees.
+"""
+
+from __future__ import annotations
+
+import torch
+from pytorch_metric_learning import losses as pml
+from pytorch_metric_learning.reducers import MeanReducer
+
+from latentexp.losses.base import BatchLoss, at_least_float32
+
+
+class _PairLoss(BatchLoss):
+    """An auxiliary metric loss on the latent (Eqs. 1-3)."""
+
+    loss: torch.nn.Module
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss(at_least_float32(embeddings), labels)
+
+
+class ContrastiveLoss(_PairLoss):
+    def __init__(self, pos_margin: float = 0.0, neg_margin: float = 1.0):
+        super().__init__()
+        self.loss = pml.ContrastiveLoss(pos_margin=pos_margin, neg_margin=neg_margin)
+
+
+class TripletLoss(_PairLoss):
+    def __init__(self, margin: float = 0.05, triplets_per_anchor: str | int = "all"):
+        super().__init__()
+        self.loss = pml.TripletMarginLoss(margin=margin, triplets_per_anchor=triplets_per_anchor)
+
+
+class NPairsLoss(_PairLoss):
+    def __init__(self):
+        super().__init__()
+        self.loss = pml.NPairsLoss(reducer=MeanReducer())
+
+
+class _AngularMarginLoss(BatchLoss):
+    """Replaces the classifier head: its class weights W are parameters and its logits predict."""
+
+    auxiliary = False
+    predicts = True
+    library_class: type[torch.nn.Module]
+
+    def __init__(self, num_classes: int, embedding_size: int, margin: float, scale: float):
+        super().__init__()
+        self.loss = self.library_class(num_classes=num_classes, embedding_size=embedding_size,
+                                       margin=margin, scale=scale)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss(at_least_float32(embeddings), labels)
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.loss.get_logits(at_least_float32(embeddings))
+
+
+class ArcFaceLoss(_AngularMarginLoss):
+    library_class = pml.ArcFaceLoss
+
+    def __init__(self, num_classes: int, embedding_size: int, margin: float = 28.6, scale: float = 64.0):
+        super().__init__(num_classes, embedding_size, margin, scale)
+
+
+class CosFaceLoss(_AngularMarginLoss):
+    library_class = pml.CosFaceLoss
+
+    def __init__(self, num_classes: int, embedding_size: int, margin: float = 0.35, scale: float = 64.0):
+        super().__init__(num_classes, embedding_size, margin, scale)
+
+
+class SphereFaceLoss(_AngularMarginLoss):
+    library_class = pml.SphereFaceLoss
+
+    def __init__(self, num_classes: int, embedding_size: int, margin: float = 4.0, scale: float = 1.0):
+        super().__init__(num_classes, embedding_size, margin, scale)
