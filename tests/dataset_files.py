@@ -81,3 +81,17 @@ def write_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int 
     _dump(folder / "meta", {"fine_label_names": [f"f{i}" for i in range(100)],
                             "coarse_label_names": [f"c{i}" for i in range(20)]})
     return root
+
+
+def write_svhn(directory: Path, n_train: int = 60, n_test: int = 30, seed: int = 0) -> Path:
+    """SVHN's cropped-digit .mat files: X is (32, 32, 3, N) uint8, y is (N, 1) with 10 for digit 0."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        digits = np.arange(n) % 10
+        images = class_images(digits, (3, 32, 32), rng).transpose(2, 3, 1, 0)  # (H, W, C, N)
+        savemat(directory / f"{split}_32x32.mat",
+                {"X": images, "y": np.where(digits == 0, 10, digits).reshape(-1, 1).astype(np.uint8)})
+    return directory

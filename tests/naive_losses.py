@@ -69,3 +69,72 @@ def naive_latent_boost(x, y, *, pca=True, per_class_variance=True, alpha=2.0, be
         loss = -math.log(num / den + eps)
         losses.append(max(0.0, loss) if hinge else loss)
     return float(np.mean(losses)) if losses else 0.0
+
+
+# ---------------------------------------------------------------- the other papers' losses
+
+
+def naive_center(h, y, centers) -> float:
+    return float(np.mean([0.5 * sq(h[i], centers[y[i]]) for i in range(len(h))]))
+
+
+def naive_center_update(h, y, centers, rate):
+    new = np.array(centers, dtype=np.float64, copy=True)
+    for j in range(len(centers)):
+        members = [h[i] for i in range(len(h)) if y[i] == j]
+        pull = sum((m - centers[j] for m in members), np.zeros_like(new[j]))
+        new[j] = centers[j] + rate * pull / (1 + len(members))
+    return new
+
+
+def naive_corel_gaussian(h, y, w, lam, gamma) -> float:
+    losses = []
+    for i in range(len(h)):
+        s = [-gamma * sq(h[i], w[k]) for k in range(len(w))]
+        top = max(s)
+        losses.append(-lam * s[y[i]] + (1 - lam) * (top + math.log(sum(math.exp(v - top) for v in s))))
+    return float(np.mean(losses))
+
+
+def _cos(a, b) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def naive_corel_cosine(h, y, w, lam) -> float:
+    losses = []
+    for i in range(len(h)):
+        repulse = max(_cos(h[i], w[k]) ** 2 for k in range(len(w)) if k != y[i])
+        losses.append(-lam * _cos(h[i], w[y[i]]) + (1 - lam) * repulse)
+    return float(np.mean(losses))
+
+
+def naive_lace_logits(x, signatures, mean, factor, floor, scale=1.0):
+    """The paper's whitening: Σ_b = U D Uᵀ, W = D^{-1/2} Uᵀ, cosines of W(x − μ_b) and W s_c."""
+    cov = factor @ factor.T + floor * np.eye(len(factor))
+    d, u = np.linalg.eigh(cov)
+    whiten = np.diag(d ** -0.5) @ u.T
+    out = np.zeros((len(x), len(signatures)))
+    for n in range(len(x)):
+        for c in range(len(signatures)):
+            out[n, c] = scale * _cos(whiten @ (x[n] - mean), whiten @ signatures[c])
+    return out
+
+
+def naive_lmdl(h, y, w, b, *, delta_v=0.5, delta_d=6.0, alpha=1.0, beta=1.0, gamma_reg=1e-3,
+               momentum="none", previous=None, seen=None, g=0.99) -> float:
+    classes = sorted(set(y.tolist()))
+    batch = {c: h[y == c].mean(0) for c in classes}
+    moment = {}
+    for c in classes:
+        moment[c] = g * previous[c] + (1 - g) * batch[c] if (seen is not None and seen[c]) else batch[c]
+    compact_c = batch if momentum == "none" else moment
+    margin_c = moment if momentum == "both" else batch
+    compact = np.mean([np.mean([max(0.0, np.linalg.norm(compact_c[c] - q) - delta_v) ** 2
+                                for q in h[y == c]]) for c in classes])
+    margins = []
+    for c in classes:
+        z = w @ margin_c[c] + b
+        worst = max((z[j] - z[c]) / np.linalg.norm(w[c] - w[j]) for j in range(len(w)) if j != c)
+        margins.append(max(0.0, delta_d + worst))
+    reg = np.mean([np.linalg.norm(compact_c[c]) for c in classes])
+    return float(alpha * compact + beta * np.mean(margins) + gamma_reg * reg)

@@ -30,7 +30,7 @@ def synthetic_data(n=200, classes=4, size=8, seed=0, learnable=True) -> DeviceDa
 def make_trainer(data, loss="latent_boost", lam=0.5, seed=0, checkpoint=None, lr=1e-3, lr_patience=10,
                  model="cnn", optimizer=None, scheduler=None, **cfg):
     torch.manual_seed(seed)
-    net = build_model(model, 1, data.image_size, data.num_classes)
+    net = build_model(model, data.in_channels, data.image_size, data.num_classes)
     loss_fn = build_loss(loss, num_classes=data.num_classes,
                          embedding_size=net.feature_dims[LOSSES[loss].feature] if loss != "ce" else None)
     return Trainer(net, loss_fn, data, {**TRAINER_CFG, **cfg}, lam, seed, torch.device("cpu"),

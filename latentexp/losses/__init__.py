@@ -50,7 +50,9 @@ CONTEXT_PARAMETERS = ("num_classes", "embedding_size")
 
 
 def _signature(name: str) -> list[str]:
-    return [p for p in inspect.signature(LOSSES[name]).parameters if p != "self"]
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(LOSSES[name]).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in variadic]
 
 
 def loss_parameters(name: str) -> list[str]:

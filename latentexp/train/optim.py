@@ -30,11 +30,13 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping) -> LRSchedul
     if name == "constant":
         return LambdaLR(optimizer, lambda epoch: 1.0)
     if name == "plateau":  # on validation accuracy, so mode="max"
-        return ReduceLROnPlateau(optimizer, mode="max", factor=float(cfg["factor"]), patience=int(cfg["patience"]))
+        return ReduceLROnPlateau(optimizer, mode="max", factor=float(cfg["factor"]),
+                                 patience=int(cfg["patience"]))
     if name == "step":
         return StepLR(optimizer, step_size=int(cfg["step_size"]), gamma=float(cfg["gamma"]))
     if name == "multistep":
-        return MultiStepLR(optimizer, milestones=[int(m) for m in cfg["milestones"]], gamma=float(cfg["gamma"]))
+        return MultiStepLR(optimizer, milestones=[int(m) for m in cfg["milestones"]],
+                           gamma=float(cfg["gamma"]))
     raise ConfigError(f"lr_scheduler.name={name!r} is invalid: expected one of {', '.join(SCHEDULERS)}.")
 
 

@@ -1,0 +1,295 @@
+"""The other papers' losses: naive loops, hand values, the library they wrap, state and gradients."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from naive_losses import (
+    naive_center,
+    naive_center_update,
+    naive_corel_cosine,
+    naive_corel_gaussian,
+    naive_lace_logits,
+    naive_lmdl,
+)
+from pytorch_metric_learning import losses as pml
+from pytorch_metric_learning.reducers import MeanReducer
+
+from latentexp.errors import ConfigError
+from latentexp.losses import LOSSES, build_loss
+
+C, D = 5, 8
+
+
+def batch(seed=0, n=30, classes=C, d=D, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.randn(classes, d, generator=g)[y] * 2 + torch.randn(n, d, generator=g)
+    return x.to(dtype), y
+
+
+def build(name, **params):
+    return build_loss(name, num_classes=C, embedding_size=D, **params).double()
+
+
+# ---------------------------------------------------------------- pytorch-metric-learning wrappers
+
+
+@pytest.mark.parametrize(
+    "name,library",
+    [
+        ("contrastive", lambda: pml.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0)),
+        ("triplet", lambda: pml.TripletMarginLoss(margin=0.05, triplets_per_anchor="all")),
+        ("npair", lambda: pml.NPairsLoss(reducer=MeanReducer())),
+    ],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_pair_losses_equal_the_library_with_table_4_settings(name, library, seed):
+    x, y = batch(seed)
+    assert torch.allclose(build(name)(x, y), library()(x, y))
+
+
+@pytest.mark.parametrize(
+    "name,library,defaults",
+    [
+        ("arcface", pml.ArcFaceLoss, {"margin": 28.6, "scale": 64}),
+        ("cosface", pml.CosFaceLoss, {"margin": 0.35, "scale": 64}),
+        ("sphereface", pml.SphereFaceLoss, {"margin": 4, "scale": 1}),
+    ],
+)
+def test_angular_margin_losses_equal_the_library(name, library, defaults):
+    x, y = batch(1)
+    ours = build(name)
+    theirs = library(num_classes=C, embedding_size=D, **defaults).double()
+    theirs.W.data.copy_(ours.loss.W.data)
+    assert torch.allclose(ours(x, y), theirs(x, y))
+    assert torch.allclose(ours.logits(x), theirs.get_logits(x))
+    assert ours.predicts and not ours.auxiliary
+
+
+# ---------------------------------------------------------------- center loss
+
+
+def test_center_loss_and_update_rule_match_naive_loops():
+    x, y = batch(2)
+    loss = build("center", center_rate=0.25)
+    loss.centers.copy_(torch.randn(C, D, dtype=torch.float64))
+    before = loss.centers.numpy().copy()
+    value = loss(x, y)
+    assert value.item() == pytest.approx(naive_center(x.numpy(), y.numpy(), before), rel=1e-10)
+    assert np.allclose(loss.centers.numpy(), naive_center_update(x.numpy(), y.numpy(), before, 0.25))
+
+
+def test_center_update_moves_centres_toward_the_features_by_hand():
+    loss = build_loss("center", num_classes=2, embedding_size=1, center_rate=0.25)
+    loss(torch.tensor([[2.0], [4.0]]), torch.tensor([0, 0]))
+    # c_0 = 0 + 0.25 * ((2 - 0) + (4 - 0)) / (1 + 2) = 0.5; class 1 is absent and stays at 0.
+    assert loss.centers[:, 0].tolist() == [0.5, 0.0]
+    loss.eval()
+    loss(torch.tensor([[10.0]]), torch.tensor([1]))  # no update outside training
+    assert loss.centers[1, 0].item() == 0.0
+
+
+# ---------------------------------------------------------------- COREL
+
+
+@pytest.mark.parametrize("lam", [0.25, 0.85, 1.0])
+def test_corel_gaussian_matches_naive_loop(lam):
+    x, y = batch(3)
+    loss = build("corel_gaussian", lam=lam, gamma=0.5)
+    expected = naive_corel_gaussian(x.numpy(), y.numpy(), loss.weight.detach().numpy(), lam, 0.5)
+    assert loss(x, y).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_corel_gaussian_with_lambda_one_is_the_nearest_centroid_squared_error():
+    x, y = batch(4)
+    loss = build("corel_gaussian", lam=1.0, gamma=0.5)
+    expected = 0.5 * ((x - loss.weight[y]) ** 2).sum(1).mean()
+    assert torch.allclose(loss(x, y), expected)
+    assert torch.equal(loss.logits(x).argmax(1), torch.cdist(x, loss.weight).argmin(1))
+
+
+@pytest.mark.parametrize("lam", [0.15, 0.5])
+def test_corel_cosine_matches_naive_loop(lam):
+    x, y = batch(5)
+    loss = build("corel_cosine", lam=lam)
+    expected = naive_corel_cosine(x.numpy(), y.numpy(), loss.weight.detach().numpy(), lam)
+    assert loss(x, y).item() == pytest.approx(expected, rel=1e-9)
+
+
+def test_corel_learnable_gamma_is_a_parameter():
+    assert "gamma" in dict(build("corel_gaussian", learnable_gamma=True).named_parameters())
+    assert "gamma" not in dict(build("corel_gaussian").named_parameters())
+
+
+def test_corel_rejects_lambda_zero():
+    with pytest.raises(ConfigError, match="lam must be in"):
+        build("corel_gaussian", lam=0.0)
+
+
+# ---------------------------------------------------------------- LACE
+
+
+def test_lace_matches_the_papers_eigen_whitening():
+    x, y = batch(6)
+    loss = build("lace")
+    with torch.no_grad():
+        loss.background_factor.copy_(torch.randn(D, D, dtype=torch.float64))
+        loss.background_mean.copy_(torch.randn(D, dtype=torch.float64))
+    p = {k: v.detach().numpy() for k, v in loss.named_parameters()}
+    expected = naive_lace_logits(x.numpy(), p["signatures"], p["background_mean"],
+                                 p["background_factor"], loss.eigenvalue_floor)
+    assert np.allclose(loss.logits(x).detach().numpy(), expected, atol=1e-8)
+    log_probs = expected - np.log(np.exp(expected).sum(1, keepdims=True))
+    assert loss(x, y).item() == pytest.approx(-log_probs[np.arange(len(y)), y.numpy()].mean(), rel=1e-8)
+
+
+def test_lace_with_identity_covariance_and_zero_mean_scores_plain_cosines():
+    x, _ = batch(7)
+    loss = build("lace")
+    with torch.no_grad():
+        loss.background_factor.copy_(torch.eye(D, dtype=torch.float64))
+        loss.background_mean.zero_()
+    normalize = torch.nn.functional.normalize
+    cosines = normalize(x, dim=1) @ normalize(loss.signatures, dim=1).T
+    assert torch.allclose(loss.logits(x), cosines)
+    assert loss.logits(x).abs().max() <= 1.0 + 1e-12  # no scale: scores stay in [-1, 1]
+
+
+# ---------------------------------------------------------------- LMDL
+
+
+def lmdl_inputs(seed=8):
+    x, y = batch(seed)
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(C, D, generator=g, dtype=torch.float64)
+    return x, y, w, torch.randn(C, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("momentum", ["none", "partial", "both"])
+def test_lmdl_matches_naive_loop_over_two_batches(momentum):
+    x, y, w, b = lmdl_inputs()
+    loss = build("lmdl", momentum=momentum)
+    first = loss(x, y, weight=w, bias=b)
+    assert first.item() == pytest.approx(naive_lmdl(x.numpy(), y.numpy(), w.numpy(), b.numpy()), rel=1e-9)
+    previous, seen = loss.centroids.numpy().copy(), loss.seen.numpy().copy()
+    x2, y2 = batch(9, n=12, classes=3)  # classes 3 and 4 absent: their centroids must stay untouched
+    second = loss(x2, y2, weight=w, bias=b)
+    expected = naive_lmdl(x2.numpy(), y2.numpy(), w.numpy(), b.numpy(), momentum=momentum,
+                          previous=previous, seen=seen)
+    assert second.item() == pytest.approx(expected, rel=1e-9)
+    if momentum != "none":
+        assert np.array_equal(loss.centroids.numpy()[3:], previous[3:])
+
+
+def test_lmdl_momentum_centroid_update_by_hand():
+    loss = build_loss("lmdl", num_classes=2, embedding_size=2, momentum="partial")
+    w, b = torch.eye(2), torch.zeros(2)
+    loss(torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0]), weight=w, bias=b)
+    assert loss.centroids[0].tolist() == [2.0, 0.0] and loss.seen.tolist() == [True, False]  # first sight
+    loss(torch.tensor([[102.0, 0.0], [102.0, 0.0]]), torch.tensor([0, 0]), weight=w, bias=b)
+    assert loss.centroids[0].tolist() == pytest.approx([0.99 * 2.0 + 0.01 * 102.0, 0.0])  # 3.0
+
+
+def test_lmdl_signed_boundary_distance_on_a_hand_made_2d_case():
+    # W = [[1, 0], [-1, 0]], b = 0: the boundary between the classes is the line x = 0 and
+    # ‖w_0 − w_1‖ = 2. Class 0's centroid (2, 0) scores z = (2, -2): signed distance (z_1 − z_0)/2 = -2,
+    # so the margin term is max(0, 6 - 2) = 4. Class 1's centroid (-1, 0) is right of x = 0 by 1:
+    # z = (-1, 1), (z_0 − z_1)/2 = -1, term max(0, 6 - 1) = 5. Only the margin term is switched on.
+    loss = build_loss("lmdl", num_classes=2, embedding_size=2, alpha=0.0, gamma_reg=0.0, momentum="none")
+    h = torch.tensor([[2.0, 0.0], [2.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]])
+    value = loss(h, torch.tensor([0, 0, 1, 1]), weight=torch.tensor([[1.0, 0.0], [-1.0, 0.0]]),
+                 bias=torch.zeros(2))
+    assert value.item() == pytest.approx((4.0 + 5.0) / 2)
+    # A centroid on the wrong side: (−2, 0) labelled 0 scores z = (−2, 2): (2 − (−2))/2 = +2, term 8.
+    wrong = loss(torch.tensor([[-2.0, 0.0], [-2.0, 0.0]]), torch.tensor([0, 0]),
+                 weight=torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), bias=torch.zeros(2))
+    assert wrong.item() == pytest.approx(8.0)
+
+
+def test_lmdl_reads_penultimate_and_the_classifier():
+    loss = build("lmdl")
+    assert loss.feature == "penultimate" and loss.uses_classifier and loss.auxiliary
+
+
+def test_lmdl_rejects_an_unknown_momentum_mode():
+    with pytest.raises(ConfigError, match="partial, none, both"):
+        build("lmdl", momentum="sometimes")
+
+
+# ---------------------------------------------------------------- every loss: gradients, state
+
+DEGENERATE = {
+    "one_class": (torch.randn(8, D), torch.zeros(8, dtype=torch.long)),
+    "all_singletons": (torch.randn(5, D), torch.arange(5)),
+    "identical_embeddings": (torch.ones(10, D), torch.arange(10) % 3),
+    "single_sample": (torch.randn(1, D), torch.zeros(1, dtype=torch.long)),
+}
+
+
+def call(loss, x, y, w=None):
+    if loss.uses_classifier:
+        w = torch.randn(C, D, requires_grad=True) if w is None else w
+        return loss(x, y, weight=w, bias=torch.zeros(C, requires_grad=True))
+    return loss(x if loss.feature != "logits" else x[:, :C], y)
+
+
+@pytest.mark.parametrize("case", sorted(DEGENERATE))
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_is_finite_with_finite_gradients_on_degenerate_batches(name, case):
+    x, y = DEGENERATE[case]
+    x = x.clone().requires_grad_(True)
+    loss = build_loss(name, num_classes=C, embedding_size=D)
+    value = call(loss, x, y)
+    assert value.dim() == 0 and torch.isfinite(value), value
+    value.backward()
+    assert torch.isfinite(x.grad).all()
+    for p in loss.parameters():
+        assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_state_survives_a_state_dict_round_trip(name):
+    x, y = batch(10, dtype=torch.float32)
+    loss = build_loss(name, num_classes=C, embedding_size=D)
+    call(loss, x, y)  # updates centres / momentum centroids where there are any
+    fresh = build_loss(name, num_classes=C, embedding_size=D)
+    fresh.load_state_dict(loss.state_dict())
+    for (k, a), b in zip(loss.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    loss.eval()
+    fresh.eval()
+    if loss.predicts:
+        assert torch.equal(loss.logits(x), fresh.logits(x))
+
+
+def test_head_replacing_losses_declare_it():
+    heads = {n for n, cls in LOSSES.items() if cls.predicts}
+    assert heads == {"corel_gaussian", "corel_cosine", "lace", "arcface", "cosface", "sphereface"}
+    assert all(not LOSSES[n].auxiliary for n in heads)
+    auxiliary = {n for n, cls in LOSSES.items() if cls.auxiliary}
+    assert auxiliary == {"magnet", "latent_boost", "contrastive", "triplet", "npair", "center", "lmdl"}
+
+
+def test_every_loss_config_lists_exactly_its_parameters():
+    from pathlib import Path
+
+    import yaml
+
+    from latentexp.cli import config_dir
+    from latentexp.losses import loss_parameters
+
+    for name in LOSSES:
+        keys = set(yaml.safe_load((Path(config_dir()) / "loss" / f"{name}.yaml").read_text())) - {"name"}
+        assert keys == set(loss_parameters(name)), name
+
+
+def test_cosine_repulsion_takes_the_largest_squared_cosine():
+    # h = (1, 0); class vectors: own (1, 0), others (0.6, 0.8) cos 0.6 and (-0.9, 0.1) cos ≈ -0.99.
+    loss = build_loss("corel_cosine", num_classes=3, embedding_size=2, lam=0.5)
+    with torch.no_grad():
+        loss.weight.copy_(torch.tensor([[1.0, 0.0], [0.6, 0.8], [-0.9, 0.1]]))
+    cos_far = -0.9 / math.hypot(0.9, 0.1)
+    value = loss(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    assert value.item() == pytest.approx(-0.5 * 1.0 + 0.5 * cos_far**2)
