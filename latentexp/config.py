@@ -53,6 +53,9 @@ def validate_config(cfg: DictConfig) -> None:
            "null (no early stopping) or a non-negative integer")
     _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
     _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
+    if cfg.trainer.sampler == "m_per_class":
+        _check(cfg, "trainer.batch_size", lambda v: v % cfg.trainer.m_per_class == 0,
+               f"a multiple of trainer.m_per_class={cfg.trainer.m_per_class} with sampler=m_per_class")
     _validate_optimization(cfg)
     _validate_loss(cfg)
 

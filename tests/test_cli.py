@@ -59,6 +59,9 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
         (["+loss.gamma=2"], 2, ["no parameter gamma", "alpha0"]),
         (["dataset=cifar10", "dataset.download=false"], 2, ["Dataset cifar10 was not found", "Searched"]),
         (["dataset=mnist2"], 1, ["dataset/mnist2", "fashion_mnist", "cifar10"]),
+        (["trainer.sampler=m_per_class", "trainer.m_per_class=5"], 2, ["multiple of trainer.m_per_class=5"]),
+        (["loss=lmdl", "loss.momentum=sometimes"], 2, ["loss.momentum='sometimes' is invalid"]),
+        (["optimizer.lr=-1"], 2, ["optimizer.lr=-1 is invalid"]),
     ],
 )
 def test_bad_overrides_fail_with_a_clear_message(tmp_path, cli_env, args, code, needles):

@@ -3,7 +3,7 @@
 ℓ_n = −log( exp(−d'(n, own)/(2σ²_own) − α) / Σ_{c≠own} exp(−β·d'(n, c)/(2σ²_c)) + ε ),
 averaged over the counted samples; d' are squared distances after the PCA projection.
 Each modification has a switch; with all three off, ``hinge=True`` and ``eps=0`` it is Magnet.
-The hinge max(0, ·) is on by default (Magnet's {·}+, see docs/losses.md for why).
+The hinge max(0, ·) is on by default (Magnet's {·}+, see docs/losses/cluster.md for why).
 """
 
 from __future__ import annotations

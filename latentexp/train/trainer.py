@@ -109,7 +109,8 @@ class Trainer:
         batches_iter = self.data.train_batches(batch_size, self.generator, self.augment,
                                                sampler=self.sampler, m_per_class=self.m_per_class)
         bar = tqdm(batches_iter,
-                   total=math.ceil(n / batch_size), disable=not self.progress, leave=False,
+                   total=n // batch_size if self.sampler == "m_per_class" else math.ceil(n / batch_size),
+                   disable=not self.progress, leave=False,
                    desc=f"epoch {self.epoch + 1}")
         for x, y in bar:
             with self.autocast():
