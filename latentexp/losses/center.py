@@ -2,6 +2,8 @@
 
 The centres are a buffer, not optimizer parameters. After each training batch they move toward
 the batch's features: c_j ← c_j + α_c·Σ_{y_i=j}(h_i − c_j)/(1 + n_j), α_c = 0.25 (COREL).
+A centre starts at its class's batch mean the first time the class is seen (Decision: centres at
+zero pull a ReLU latent onto the origin and kill it; see docs/losses/center.md).
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ class CenterLoss(BatchLoss):
         super().__init__()
         self.center_rate = center_rate
         self.register_buffer("centers", torch.zeros(num_classes, embedding_size))
+        self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = at_least_float32(embeddings)
+        if self.training:
+            self.initialise_new_centers(h.detach(), labels)
         loss = 0.5 * (h - self.centers[labels].to(h.dtype)).pow(2).sum(1).mean()
         if self.training:
             self.update_centers(h.detach(), labels)
         return loss
+
+    @torch.no_grad()
+    def initialise_new_centers(self, h: torch.Tensor, labels: torch.Tensor) -> None:
+        onehot = F.one_hot(labels, len(self.centers)).to(self.centers.dtype)
+        counts = onehot.sum(0)
+        new = (counts > 0) & ~self.seen
+        if new.any():
+            means = (onehot.T @ h.to(self.centers.dtype)) / counts.clamp_min(1)[:, None]
+            self.centers[new] = means[new]
+            self.seen |= counts > 0
 
     @torch.no_grad()
     def update_centers(self, h: torch.Tensor, labels: torch.Tensor) -> None:

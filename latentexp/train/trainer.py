@@ -104,7 +104,7 @@ class Trainer:
         batch_size = int(self.cfg["batch_size"])
         n = len(self.data.train_y)
         sums = torch.zeros(4, device=self.device)  # total, ce, dist, correct
-        batches = 0
+        batches = seen = 0
         start = time.perf_counter()
         batches_iter = self.data.train_batches(batch_size, self.generator, self.augment,
                                                sampler=self.sampler, m_per_class=self.m_per_class)
@@ -116,12 +116,14 @@ class Trainer:
             with self.autocast():
                 out = self.model(x)
             total, ce, dist = self.objective(out, y)
+            with torch.no_grad():  # scored with the weights that produced the loss
+                correct = (self.scores(out).argmax(1) == y).sum()
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
-            correct = (self.scores(out).detach().argmax(1) == y).sum()
             sums += torch.stack([total.detach(), ce.detach(), dist.detach(), correct.float()])
             batches += 1
+            seen += len(y)
         total, ce, dist, correct = sums.tolist()  # the epoch's one host synchronisation
         if not math.isfinite(total):
             raise TrainingDiverged(f"the training loss became {total} in epoch {self.epoch + 1}")
@@ -132,7 +134,7 @@ class Trainer:
             "train_loss": total / batches,
             "train_ce": ce / batches,
             "train_dist": dist / batches,
-            "train_accuracy": 100.0 * correct / n,
+            "train_accuracy": 100.0 * correct / seen,
             "val_accuracy": val_accuracy,
         }
         row.update(self.loss_fn.epoch_stats())
