@@ -61,8 +61,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     loss_fn = build_loss(cfg.loss.name, num_classes=data.num_classes,
                          embedding_size=model.feature_dims.get(feature, data.num_classes),
                          **loss_params(cfg)).to(device)
+    identity = identity_hash(cfg)
     trainer = Trainer(model, loss_fn, data, cfg.trainer, cfg["lambda"], cfg.seed, device,
-                      identity=identity_hash(cfg), optimizer_cfg=cfg.optimizer,
+                      identity=identity, optimizer_cfg=cfg.optimizer,
                       scheduler_cfg=cfg.lr_scheduler, augment=bool(cfg.dataset.augment),
                       checkpoint_path=run_dir / CHECKPOINT_FILE,
                       history_path=run_dir / HISTORY_FILE)
@@ -73,7 +74,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     base = {
         "run_name": run_dir.name,
-        "identity": identity_hash(cfg),
+        "identity": identity,
         "config": plain_config(cfg),
         "device": device_name(device),
         "versions": versions(),
