@@ -20,6 +20,8 @@ commands:
                       `latentexp train loss=latent_boost lambda=0.75`,
                       `latentexp train -m loss=magnet,latent_boost lambda=0.25,0.5 seed=0,1`)
                       `latentexp train --help` lists the config groups and options.
+  analyze RUN_DIR...  cluster quality and t-SNE of a finished run's test latents (cached);
+                      `latentexp analyze --help` for options.
 
 Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>/.
 """
@@ -56,7 +58,21 @@ def train_app(cfg: DictConfig) -> float | None:
     return result.get("val_accuracy_best")  # the objective for Hydra sweepers
 
 
-COMMANDS = {"train": train_app}
+def train_command(args: list[str]) -> None:
+    sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
+    train_app()
+
+
+def analyze_command(args: list[str]) -> None:
+    from latentexp.analysis import main as analyze_main
+
+    try:
+        analyze_main(args)
+    except LatentexpError as err:
+        report_error(err)
+
+
+COMMANDS = {"train": train_command, "analyze": analyze_command}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,8 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"latentexp: error: unknown command {command!r}; valid commands: "
               f"{', '.join(COMMANDS)}.\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
-    sys.argv = [f"latentexp {command}", *rest]
-    COMMANDS[command]()
+    COMMANDS[command](rest)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from latentexp.analysis import save_latents
 from latentexp.config import loss_params, model_params, validate_config
 from latentexp.data import load_device_data
 from latentexp.identity import identity_hash, plain_config, run_name
@@ -93,6 +94,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     trainer.restore_best()
     eval_start = time.perf_counter()
     pred, labels, latents = trainer.predict("test", with_latents=True)
+    save_latents(run_dir, latents, labels, pred)  # for `latentexp analyze`, without retraining
     test = classification_metrics(labels, pred)
     sil = silhouette(latents, labels)
     eval_seconds = time.perf_counter() - eval_start

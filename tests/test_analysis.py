@@ -1,0 +1,85 @@
+"""Cluster metrics against scikit-learn, Hungarian matching, and `latentexp analyze` on a real run."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from sklearn import metrics
+from sklearn.datasets import make_blobs
+
+from latentexp import analysis
+from latentexp.metrics.clustering import (
+    cluster_quality,
+    external_indices,
+    hungarian_accuracy,
+    internal_indices,
+)
+from latentexp.train import run
+
+
+def blobs(n=300, k=4, d=6, seed=0, spread=0.5):
+    x, y = make_blobs(n_samples=n, centers=k, n_features=d, cluster_std=spread, random_state=seed)
+    return x, y
+
+
+def test_hungarian_accuracy_on_a_permuted_labelling_is_one():
+    y = np.repeat(np.arange(5), 20)
+    permuted = np.array([3, 0, 4, 1, 2])[y]
+    assert hungarian_accuracy(y, permuted) == 1.0
+
+
+def test_hungarian_accuracy_by_hand():
+    # Clusters {0,1,2} vs classes: best matching gets 4 of 6 right.
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    y_pred = np.array([1, 1, 0, 2, 2, 0])
+    assert hungarian_accuracy(y_true, y_pred) == pytest.approx(4 / 6)
+
+
+def test_indices_equal_scikit_learn_on_fixed_data():
+    x, y = blobs(spread=2.0)
+    pred = (x[:, 0] > np.median(x[:, 0])).astype(int) + 2 * (x[:, 1] > np.median(x[:, 1]))
+    ext = external_indices(y, pred)
+    assert ext["ari"] == metrics.adjusted_rand_score(y, pred)
+    assert ext["v_measure"] == pytest.approx(metrics.v_measure_score(y, pred))
+    assert ext["homogeneity"] == pytest.approx(metrics.homogeneity_score(y, pred))
+    assert ext["completeness"] == pytest.approx(metrics.completeness_score(y, pred))
+    internal = internal_indices(x, y)
+    assert internal["silhouette"] == pytest.approx(metrics.silhouette_score(x, y))
+    assert internal["davies_bouldin"] == pytest.approx(metrics.davies_bouldin_score(x, y))
+    assert internal["calinski_harabasz"] == pytest.approx(metrics.calinski_harabasz_score(x, y))
+
+
+def test_cluster_quality_recovers_well_separated_blobs():
+    x, y = blobs()
+    result = cluster_quality(x, y, seed=0)
+    for method in ("kmeans", "gmm"):
+        assert result[method]["hungarian_accuracy"] == 1.0 and result[method]["ari"] == pytest.approx(1.0)
+    assert result["true_labels"]["silhouette"] > 0.8
+    assert np.isnan(internal_indices(x, np.zeros(len(x), int))["silhouette"])  # one cluster: undefined
+
+
+def test_analyze_a_real_run_and_cache_it(compose_cfg, monkeypatch, tmp_path):
+    cfg = compose_cfg("trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=64")
+    result = run(cfg)
+    run_dir = tmp_path / "outputs" / "runs" / result["run_name"]
+    saved = analysis.load_latents(run_dir)
+    assert saved["latents"].shape == (200, 64) and saved["labels"].shape == (200,)
+    assert (saved["predictions"] == saved["labels"]).mean() * 100 == pytest.approx(result["test_accuracy"])
+
+    first = analysis.analyze(run_dir, seed=0)
+    assert set(first) >= {"true_labels", "kmeans", "gmm"} and 0 <= first["kmeans"]["hungarian_accuracy"] <= 1
+    assert json.loads((run_dir / "analysis.json").read_text())["kmeans"] == first["kmeans"]
+    with np.load(run_dir / "tsne.npz") as tsne:
+        assert tsne["embedding"].shape == (200, 2)
+    never = lambda *a, **k: pytest.fail("recomputed a cached analysis")  # noqa: E731
+    monkeypatch.setattr(analysis, "cluster_quality", never)
+    assert analysis.analyze(run_dir, seed=0) == first
+
+
+@pytest.mark.slow
+def test_analyze_cli_refuses_a_directory_without_latents(tmp_path, cli_env):
+    out = subprocess.run(["latentexp", "analyze", str(tmp_path / "nope")], env=cli_env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and "test_latents.npz does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
