@@ -4,13 +4,12 @@ cached in the run directory (analysis.json, tsne.npz); no retraining."""
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
 
 from latentexp.errors import DataError
-from latentexp.io import atomic_write, read_json, write_json
+from latentexp.io import read_json, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
 
 LATENTS_FILE = "test_latents.npz"
@@ -20,10 +19,8 @@ TSNE_FILE = "tsne.npz"
 
 def save_latents(run_dir: Path, latents: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> None:
     """Test-set latents (float16 to keep sweeps small), labels and predictions, atomically."""
-    buf = io.BytesIO()
-    np.savez_compressed(buf, latents=latents.astype(np.float16), labels=labels.astype(np.int64),
-                        predictions=predictions.astype(np.int64))
-    atomic_write(run_dir / LATENTS_FILE, lambda f: f.write(buf.getvalue()), mode="wb")
+    write_npz(run_dir / LATENTS_FILE, latents=latents.astype(np.float16), labels=labels.astype(np.int64),
+              predictions=predictions.astype(np.int64))
 
 
 def load_latents(run_dir: Path) -> dict[str, np.ndarray]:
@@ -55,9 +52,7 @@ def analyze(run_dir: str | Path, seed: int = 0, tsne: bool = True, force: bool =
               "gmm_covariance": gmm_covariance, **cluster_quality(latents, labels, seed, gmm_covariance)}
     if tsne:
         embedding = tsne_embedding(latents, seed)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, embedding=embedding.astype(np.float32), labels=labels)
-        atomic_write(run_dir / TSNE_FILE, lambda f: f.write(buf.getvalue()), mode="wb")
+        write_npz(run_dir / TSNE_FILE, embedding=embedding.astype(np.float32), labels=labels)
     write_json(cached, result)
     return result
 

@@ -97,7 +97,9 @@ def _validate_loss(cfg: DictConfig) -> None:
         _check(cfg, "loss.lam", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
                "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
     if cfg.loss.name == "lmdl":
-        _check(cfg, "loss.momentum", lambda v: v in ("partial", "none", "both"), "partial, none or both")
+        from latentexp.losses.lmdl import MOMENTUM_MODES
+
+        _check(cfg, "loss.momentum", lambda v: v in MOMENTUM_MODES, f"one of {', '.join(MOMENTUM_MODES)}")
     check_loss_name_and_parameters(cfg.loss.name, loss_params(cfg))  # unknown keys name the valid ones
 
 

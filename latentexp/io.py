@@ -37,6 +37,17 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def write_npz(path: str | Path, **arrays: Any) -> None:
+    """A compressed .npz of plain arrays (no pickles), written atomically."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, lambda f: f.write(buf.getvalue()), mode="wb")
+
+
 def read_json(path: str | Path) -> Any:
     with open(path) as f:
         return json.load(f)

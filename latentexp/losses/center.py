@@ -24,25 +24,27 @@ class CenterLoss(BatchLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = at_least_float32(embeddings)
         if self.training:
-            self.initialise_new_centers(h.detach(), labels)
+            counts, sums = self.class_sums(h.detach(), labels)
+            self.initialise_new_centers(counts, sums)
         loss = 0.5 * (h - self.centers[labels].to(h.dtype)).pow(2).sum(1).mean()
         if self.training:
-            self.update_centers(h.detach(), labels)
+            self.update_centers(counts, sums)
         return loss
 
     @torch.no_grad()
-    def initialise_new_centers(self, h: torch.Tensor, labels: torch.Tensor) -> None:
-        onehot = F.one_hot(labels, len(self.centers)).to(self.centers.dtype)
-        counts = onehot.sum(0)
+    def class_sums(self, h: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples per class and the sum of each class's features, over all num_classes."""
+        onehot = F.one_hot(labels, len(self.centers)).to(self.centers.dtype)  # (N, K)
+        return onehot.sum(0), onehot.T @ h.to(self.centers.dtype)
+
+    @torch.no_grad()
+    def initialise_new_centers(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
         new = (counts > 0) & ~self.seen
         if new.any():
-            means = (onehot.T @ h.to(self.centers.dtype)) / counts.clamp_min(1)[:, None]
-            self.centers[new] = means[new]
+            self.centers[new] = (sums / counts.clamp_min(1)[:, None])[new]
             self.seen |= counts > 0
 
     @torch.no_grad()
-    def update_centers(self, h: torch.Tensor, labels: torch.Tensor) -> None:
-        onehot = F.one_hot(labels, len(self.centers)).to(self.centers.dtype)  # (N, K)
-        counts = onehot.sum(0)
-        pull = onehot.T @ h.to(self.centers.dtype) - counts[:, None] * self.centers  # Σ (h_i − c_j)
+    def update_centers(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
+        pull = sums - counts[:, None] * self.centers  # Σ_{y_i=j} (h_i − c_j)
         self.centers += self.center_rate * pull / (1.0 + counts)[:, None]

@@ -52,10 +52,16 @@ def squared_distances(x: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     return d.clamp_min(0.0)
 
 
+def class_means(x: torch.Tensor, labels: torch.Tensor):
+    """The classes present, each sample's index among them, their counts, the (N, K) one-hot
+    membership and the (K, d) class means."""
+    classes, index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    onehot = F.one_hot(index, len(classes)).to(x.dtype)
+    return classes, index, counts, onehot, (onehot.T @ x) / counts[:, None].to(x.dtype)
+
+
 def batch_clusters(x: torch.Tensor, labels: torch.Tensor) -> BatchClusters:
-    classes, own_index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    onehot = F.one_hot(own_index, len(classes)).to(x.dtype)
-    means = (onehot.T @ x) / counts[:, None].to(x.dtype)
+    classes, own_index, counts, onehot, means = class_means(x, labels)
     counted = (counts[own_index] >= 2) & (len(classes) >= 2)
     return BatchClusters(
         sq_dist=squared_distances(x, means),

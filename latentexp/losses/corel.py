@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentexp.losses.base import BatchLoss, at_least_float32
-from latentexp.losses.clusters import MASKED
+from latentexp.losses.clusters import MASKED, squared_distances
 
 
 class _CorelLoss(BatchLoss):
@@ -39,9 +39,7 @@ class CorelGaussianLoss(_CorelLoss):
             self.register_buffer("gamma", gamma_tensor)
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        h = at_least_float32(embeddings)
-        sq = (h * h).sum(1, keepdim=True) - 2.0 * h @ self.weight.T + (self.weight * self.weight).sum(1)
-        return -self.gamma * sq.clamp_min(0.0)
+        return -self.gamma * squared_distances(at_least_float32(embeddings), self.weight)
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         s = self.logits(embeddings)

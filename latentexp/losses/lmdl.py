@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from latentexp.losses.base import BatchLoss, at_least_float32
-from latentexp.losses.clusters import MASKED
+from latentexp.losses.clusters import MASKED, class_means
 
 MOMENTUM_MODES = ("partial", "none", "both")
 _TINY = 1.0e-12  # inside square roots, so that gradients at zero distance stay finite
@@ -62,9 +62,7 @@ class LargeMarginDiscriminativeLoss(BatchLoss):
         h = at_least_float32(embeddings)
         weight = weight.to(h.dtype)
         bias = torch.zeros(len(weight), device=h.device, dtype=h.dtype) if bias is None else bias.to(h.dtype)
-        classes, index, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-        onehot = F.one_hot(index, len(classes)).to(h.dtype)  # (N, K)
-        batch_centroids = onehot.T @ h / counts[:, None].to(h.dtype)
+        classes, index, counts, onehot, batch_centroids = class_means(h, labels)
         moment = self.momentum_centroids(classes, batch_centroids) if self.momentum != "none" else None
         compact_centroids = batch_centroids if moment is None else moment
         margin_centroids = moment if self.momentum == "both" else batch_centroids
