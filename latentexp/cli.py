@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -18,12 +20,17 @@ USAGE = """usage: latentexp COMMAND [ARGS]
 commands:
   train [OVERRIDES]   train one run, or a sweep with -m (Hydra overrides, e.g.
                       `latentexp train loss=latent_boost lambda=0.75`,
-                      `latentexp train -m loss=magnet,latent_boost lambda=0.25,0.5 seed=0,1`)
-                      `latentexp train --help` lists the config groups and options.
+                      `latentexp train -m loss=magnet,latent_boost lambda=0.25,0.5 seed=0,1`,
+                      `latentexp train -m experiment=paper_table2_fashion_mnist`)
+                      `latentexp train --help` lists the config groups and options;
+                      --dry-run lists the runs a command would launch and their state.
   analyze RUN_DIR...  cluster quality and t-SNE of a finished run's test latents (cached);
                       `latentexp analyze --help` for options.
+  report PATH...      the paper's tables (Markdown, LaTeX, CSV) and figures from the runs under
+                      PATH, e.g. `latentexp report outputs`; `latentexp report --help`.
 
-Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>/.
+Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>/
+(every λ = 0 run is the cross-entropy baseline `...-ce-lam0-...`).
 """
 
 
@@ -47,10 +54,16 @@ def report_error(err: LatentexpError) -> None:
     sys.exit(2)
 
 
+# Filled with one entry per Hydra job when `--dry-run` lists a command's runs instead of training.
+_dry_run_plan: list[dict] | None = None
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def train_app(cfg: DictConfig) -> float | None:
     from latentexp.train.run import run  # heavy imports only once Hydra has parsed the command line
 
+    if _dry_run_plan is not None:
+        return _plan(cfg)
     try:
         result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir)
     except LatentexpError as err:
@@ -58,21 +71,73 @@ def train_app(cfg: DictConfig) -> float | None:
     return result.get("val_accuracy_best")  # the objective for Hydra sweepers
 
 
+def _plan(cfg: DictConfig) -> None:
+    """One job of a dry run: where its run lives and how far it got; nothing is written."""
+    from latentexp.config import validate_config
+    from latentexp.train.run import default_run_dir, run_state
+
+    try:
+        validate_config(cfg)
+    except LatentexpError as err:
+        report_error(err)
+    run_dir = default_run_dir(cfg)
+    index = len(_dry_run_plan)
+    first = next((p["index"] for p in _dry_run_plan if p["run_dir"] == run_dir), None)
+    state = run_state(run_dir) if first is None else f"same run as #{first}"
+    _dry_run_plan.append({"index": index, "run_dir": run_dir, "state": state})
+    print(f"#{index:<4d} {run_dir.name}  {state}")
+
+
 def train_command(args: list[str]) -> None:
+    global _dry_run_plan
+    dry_run = "--dry-run" in args
+    if dry_run:
+        # Jobs run in this process and Hydra's own files go to a scratch directory: the listing
+        # touches nothing under the output root, whatever launcher the command names.
+        _dry_run_plan = []
+        scratch = tempfile.mkdtemp(prefix="latentexp-dry-run-")
+        launcher = ("hydra/launcher=", "hydra.launcher.")
+        args = [a for a in args if a != "--dry-run" and not a.startswith(launcher)]
+        args += [f"hydra.sweep.dir={scratch}", f"hydra.run.dir={scratch}/run", "hydra.output_subdir=null",
+                 "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
     sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
-    train_app()
+    try:
+        train_app()
+    finally:
+        if dry_run:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if dry_run:
+        _print_plan_summary(_dry_run_plan)
+
+
+def _print_plan_summary(plan: list[dict]) -> None:
+    states = [p["state"] for p in plan if not p["state"].startswith("same run")]
+    counts = {s: sum(1 for x in states if x.split(" ")[0] == s)
+              for s in ("finished", "failed", "started", "new")}
+    print(f"{len(plan)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
+          f"{counts['failed']} failed, {counts['started']} started (will resume), {counts['new']} new.")
 
 
 def analyze_command(args: list[str]) -> None:
     from latentexp.analysis import main as analyze_main
 
+    _run_reporting_errors(analyze_main, args)
+
+
+def report_command(args: list[str]) -> None:
+    from latentexp.report import main as report_main
+
+    _run_reporting_errors(report_main, args)
+
+
+def _run_reporting_errors(command, args: list[str]) -> None:
     try:
-        analyze_main(args)
+        command(args)
     except LatentexpError as err:
         report_error(err)
 
 
-COMMANDS = {"train": train_command, "analyze": analyze_command}
+COMMANDS = {"train": train_command, "analyze": analyze_command, "report": report_command}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,8 +43,8 @@ def validate_config(cfg: DictConfig) -> None:
     _check(cfg, "device", lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v),
            "one of auto, cpu, cuda, cuda:N")
     _check(cfg, "dataset.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
-    _check(cfg, "dataset.limit_train", lambda v: v is None or (_is_int(v) and v >= 2),
-           "null or an integer >= 2")
+    for key in ("dataset.limit_train", "dataset.limit_test"):
+        _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
     _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
     _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
     for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):

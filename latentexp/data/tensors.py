@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,10 +83,22 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
+TEST_SUBSET_SEED = 0  # one test subset for every run, so runs with different seeds stay comparable
+
+
+def limited_test_indices(n: int, limit: int | None) -> np.ndarray:
+    """All test indices, or a fixed seeded subset of ``limit`` of them in their original order."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(TEST_SUBSET_SEED).permutation(n)[:limit])
+
+
 def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last: bool = False) -> DeviceData:
     raw = load_raw(dataset_cfg)
     limit = dataset_cfg.get("limit_train")
     train_idx, val_idx = train_val_indices(raw.train_y, seed, float(dataset_cfg["val_fraction"]), limit)
+
+    test_idx = limited_test_indices(len(raw.test_y), dataset_cfg.get("limit_test"))
 
     def put(a):
         return torch.from_numpy(a).to(device)
@@ -103,8 +116,8 @@ def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last
         train_y=put(raw.train_y[train_idx]),
         val_x=put(raw.train_x[val_idx]),
         val_y=put(raw.train_y[val_idx]),
-        test_x=put(raw.test_x),
-        test_y=put(raw.test_y),
+        test_x=put(raw.test_x[test_idx]),
+        test_y=put(raw.test_y[test_idx]),
         mean=mean,
         std=std,
         num_classes=raw.num_classes,

@@ -22,6 +22,8 @@ class BatchLoss(nn.Module):
     auxiliary: bool = True
     predicts: bool = False
     uses_classifier: bool = False
+    # A head-replacing loss whose own parameter of this name plays λ's role (COREL's ``lam``).
+    lambda_param: str | None = None
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} does not replace the classifier head")

@@ -19,6 +19,7 @@ from latentexp.losses.clusters import MASKED, squared_distances
 class _CorelLoss(BatchLoss):
     auxiliary = False
     predicts = True
+    lambda_param = "lam"
 
     def __init__(self, num_classes: int, embedding_size: int, lam: float):
         super().__init__()

@@ -9,12 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from latentexp.analysis import save_latents
 from latentexp.config import loss_params, model_params, validate_config
 from latentexp.data import load_device_data
-from latentexp.identity import identity_hash, plain_config, run_name
+from latentexp.identity import (
+    BASELINE_LOSS,
+    identity_hash,
+    is_baseline,
+    plain_config,
+    run_fields,
+    run_name,
+)
 from latentexp.io import read_json, write_json, write_text
 from latentexp.losses import LOSSES, build_loss
 from latentexp.metrics import classification_metrics, silhouette
@@ -33,6 +40,17 @@ def default_run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.output_root) / "runs" / run_name(cfg)
 
 
+def run_state(run_dir: Path) -> str:
+    """``finished`` or ``failed`` (result.json), ``started (epoch k)`` (a checkpoint), else ``new``."""
+    result_path = run_dir / RESULT_FILE
+    if result_path.exists():
+        return str(read_json(result_path).get("status", "finished"))
+    if (run_dir / HISTORY_FILE).exists():
+        epochs = max(0, len((run_dir / HISTORY_FILE).read_text().splitlines()) - 1)
+        return f"started (epoch {epochs})"
+    return "new"
+
+
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Train and test one run; return its result (also written to ``run_dir/result.json``).
 
@@ -40,6 +58,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     last epoch checkpoint.
     """
     validate_config(cfg)
+    cfg = _as_baseline_if_equivalent(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     result_path = run_dir / RESULT_FILE
     if result_path.exists():
@@ -75,6 +94,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
     base = {
         "run_name": run_dir.name,
+        "run": run_fields(cfg),
         "identity": identity,
         "config": plain_config(cfg),
         "device": device_name(device),
@@ -126,6 +146,20 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
              result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
              result["epochs_run"])
     return result
+
+
+def _as_baseline_if_equivalent(cfg: DictConfig) -> DictConfig:
+    """An auxiliary loss at λ = 0 trains as the cross-entropy baseline it is identical to, so every
+    job that shares the baseline's run directory also shares its checkpoint format."""
+    if cfg.loss.name == BASELINE_LOSS or not is_baseline(cfg.loss.name, cfg["lambda"]):
+        return cfg
+    log.info("%s at λ = 0 is the cross-entropy baseline: training loss=ce, shared by every λ = 0 job",
+             cfg.loss.name)
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.loss = {"name": BASELINE_LOSS}
+        cfg["lambda"] = 0.0
+    return cfg
 
 
 def _now() -> str:

@@ -1,0 +1,72 @@
+"""Table cells: one per (setup, loss, λ), with mean, standard deviation and seed counts.
+
+± is the sample standard deviation over seeds (ddof = 1), as in the paper's tables. A cell with
+fewer finished seeds than the sweep asked for is flagged ``complete = False``, never silently
+averaged as if it were whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from latentexp.identity import BASELINE_LOSS
+
+CELL_KEYS = ["dataset", "model", "setup", "loss", "loss_label", "lambda"]
+SETUP_KEYS = ["dataset", "model", "setup"]
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    from latentexp.report.collect import RESULT_METRICS
+
+    return [c for c in runs.columns if c in RESULT_METRICS or c.startswith("cluster.")]
+
+
+def seeds_asked(runs: pd.DataFrame, asked: int | None = None) -> pd.Series:
+    """Seeds each run's setup asked for: ``asked`` if given, else every seed seen in the setup."""
+    if asked is not None:
+        return pd.Series(asked, index=runs.index)
+    return runs.groupby(SETUP_KEYS, dropna=False)["seed"].transform("nunique")
+
+
+def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFrame:
+    runs = runs.assign(_asked=seeds_asked(runs, asked))
+    metrics = metric_columns(runs)
+    rows = []
+    for key, group in runs.groupby(CELL_KEYS, dropna=False, sort=True):
+        finished = group[group["status"] == "finished"]
+        row = dict(zip(CELL_KEYS, key, strict=False))
+        row["lambda"] = None if pd.isna(row["lambda"]) else float(row["lambda"])
+        row.update({
+            "seeds_asked": int(group["_asked"].iloc[0]),
+            "n": len(finished),
+            "n_failed": int((group["status"] == "failed").sum()),
+            "n_started": int((group["status"] == "started").sum()),
+            "seeds": " ".join(str(s) for s in sorted(finished["seed"])),
+        })
+        row["complete"] = row["n"] >= row["seeds_asked"]
+        for metric in metrics:
+            values = pd.to_numeric(finished[metric], errors="coerce").dropna().to_numpy(dtype=float)
+            row[f"{metric}_n"] = len(values)
+            row[f"{metric}_mean"] = float(values.mean()) if len(values) else np.nan
+            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_cells(cells: pd.DataFrame, by: str = "val_accuracy_best_mean") -> pd.DataFrame:
+    """Per setup and loss, the λ with the best mean validation accuracy (never test: that leaks).
+
+    Complete cells are preferred; a loss with no complete cell falls back to its partial ones
+    (still flagged incomplete). Ties go to the smaller λ. The baseline is its own single cell.
+    """
+    chosen = []
+    for _, group in cells[cells["n"] > 0].groupby(["dataset", "model", "setup", "loss_label"], dropna=False):
+        pool = group[group["complete"]] if group["complete"].any() else group
+        pool = pool.sort_values([by, "lambda"], ascending=[False, True], na_position="last")
+        chosen.append(pool.iloc[0])
+    return pd.DataFrame(chosen).reset_index(drop=True) if chosen else cells.iloc[0:0]
+
+
+def is_baseline_cell(cell) -> bool:
+    return cell["loss"] == BASELINE_LOSS

@@ -1,0 +1,83 @@
+"""Collect runs, summarise cells, write tables (md, tex, csv) and figures (PNG and PDF)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from latentexp.errors import ConfigError
+from latentexp.io import write_text
+from latentexp.report import figures
+from latentexp.report.cells import best_cells, summarise_cells
+from latentexp.report.collect import collect_runs
+from latentexp.report.render import to_latex, to_markdown
+from latentexp.report.tables import cluster_table, silhouette_table, summary_table, sweep_tables
+
+log = logging.getLogger("latentexp")
+
+FORMATS = ("md", "tex", "csv")
+
+
+def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, seeds: int | None = None,
+                 with_figures: bool = True, tsne: bool = True) -> dict:
+    """Write the report into ``out_dir``; return the Markdown text and the files written."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ConfigError(f"unknown report format(s) {', '.join(sorted(unknown))}; choose from "
+                          f"{', '.join(FORMATS)} (e.g. --format md,tex).")
+    out_dir = Path(out_dir)
+    runs = collect_runs(paths)
+    cells = summarise_cells(runs, seeds)
+    best = best_cells(cells)
+    tables = sweep_tables(cells)
+    if not best.empty:
+        tables += [summary_table(best), silhouette_table(best)]
+    clusters = cluster_table(cells)
+    if clusters is not None:
+        tables.append(clusters)
+    markdown = to_markdown(tables)
+    written = []
+    if "md" in formats:
+        written.append(out_dir / "report.md")
+        write_text(written[-1], markdown)
+    if "tex" in formats:
+        written.append(out_dir / "report.tex")
+        write_text(written[-1], to_latex(tables))
+    if "csv" in formats:
+        for name, frame in (("runs", runs), ("cells", cells), ("best", best)):
+            written.append(out_dir / f"{name}.csv")
+            write_text(written[-1], frame.to_csv(index=False))
+    if with_figures:
+        fig_dir = out_dir / "figures"
+        written += figures.accuracy_vs_lambda(cells, fig_dir)
+        written += figures.training_curves(runs, best, fig_dir)
+        written += figures.pca_components_figure(runs, fig_dir)
+        written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
+        lb_epochs = runs.loc[runs["loss"] == "latent_boost", "max_epochs"].dropna()
+        for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
+            written += figures.alpha_beta_figure(fig_dir, max_epochs)
+    return {"markdown": markdown, "files": written, "runs": runs, "cells": cells, "best": best}
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="latentexp report",
+        description="The Latent Boost paper's tables (λ sweeps, best-λ summary, silhouette, cluster quality; "
+                    "mean ± std over seeds with the paper's published values beside) and figures, from the "
+                    "runs found under PATH.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="output roots or run directories")
+    parser.add_argument("--format", default="md,tex,csv", help="comma-separated: md, tex, csv (default: all)")
+    parser.add_argument("--out", default=None,
+                        help="output directory (default: PATH/report for the first PATH)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds each cell should have (default: every seed seen in the cell's setup)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.add_argument("--no-tsne", action="store_true",
+                        help="do not compute missing t-SNE embeddings (Fig. 2 uses cached ones only)")
+    args = parser.parse_args(argv)
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    out_dir = Path(args.out) if args.out else Path(args.paths[0]) / "report"
+    report = build_report(args.paths, out_dir, formats, args.seeds, not args.no_figures, not args.no_tsne)
+    print(report["markdown"])
+    print(f"{len(report['runs'])} runs; wrote {len(report['files'])} files to {out_dir}/")

@@ -1,0 +1,205 @@
+"""The report's figures, each saved as PNG and PDF. Figures are built with matplotlib's object API
+(``Figure``), which needs no display and no global backend switch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from latentexp.analysis import TSNE_FILE, analyze
+from latentexp.errors import DataError
+from latentexp.losses import alpha_beta_schedule
+from latentexp.report import published
+from latentexp.report.tables import DISPLAY_NAMES, by_setup, loss_name, ordered, setup_key, setup_title
+
+log = logging.getLogger("latentexp")
+
+TSNE_LOSSES = ("ce", "magnet", "latent_boost")  # the paper's Fig. 2 columns
+
+
+def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Test accuracy against λ per loss, mean ± std band; the baseline as a horizontal band."""
+    written = []
+    for first, group in by_setup(cells[cells["n"] > 0]):
+        swept = group[(group["loss"] != "ce") & group["lambda"].notna()]
+        if swept.empty:
+            continue
+        fig = Figure(figsize=(6.4, 4.2))
+        ax = fig.subplots()
+        baseline = group[group["loss"] == "ce"]
+        if not baseline.empty:
+            cell = baseline.iloc[0]
+            mean, std = cell["test_accuracy_mean"], np.nan_to_num(cell["test_accuracy_std"])
+            ax.axhline(mean, color="black", lw=1, label="Baseline (λ = 0)")
+            ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
+        for index, (label, curve) in enumerate(swept.groupby("loss_label", sort=False)):
+            curve = curve.sort_values("lambda")
+            color = f"C{index % 10}"
+            lam, mean = curve["lambda"].to_numpy(float), curve["test_accuracy_mean"].to_numpy(float)
+            std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
+            ax.plot(lam, mean, "o-", color=color, label=loss_name(curve.iloc[0]))
+            ax.fill_between(lam, mean - std, mean + std, color=color, alpha=0.2)
+            if published.is_paper_setup(first["dataset"], first["model"]) and label == curve.iloc[0]["loss"]:
+                paper = [published.grid_value(first["dataset"], label, x, "accuracy") for x in lam]
+                points = [(x, float(p.mean)) for x, p in zip(lam, paper, strict=False) if p]
+                if points:
+                    ax.plot(*zip(*points, strict=False), "x--", color=color, alpha=0.5, lw=0.8)
+        ax.set_xlabel("λ")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{setup_title(first)}: accuracy vs λ (mean ± std over seeds; × paper)", fontsize=9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        written += save(fig, out_dir, f"accuracy_vs_lambda_{setup_key(first)}")
+    return written
+
+
+def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
+    frames = []
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "history.csv"
+        if path.exists():
+            frames.append(pd.read_csv(path))
+    return frames
+
+
+def _mean_by_epoch(frames: list[pd.DataFrame], column: str) -> pd.DataFrame:
+    """Mean and std per epoch over the runs that reached it (early stopping ends runs unevenly)."""
+    stacked = pd.concat([f[["epoch", column]] for f in frames if column in f])
+    return stacked.groupby("epoch")[column].agg(["mean", "std"]).reset_index()
+
+
+def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Validation accuracy and training loss per epoch for each loss at its best λ."""
+    written = []
+    for first, group in by_setup(best):
+        fig = Figure(figsize=(10, 3.8))
+        acc_ax, loss_ax = fig.subplots(1, 2)
+        plotted = False
+        for index, (_, cell) in enumerate(group.iterrows()):
+            frames = _histories(_cell_runs(runs, cell)["run_dir"].tolist())
+            if not frames:
+                continue
+            plotted = True
+            label = f"{loss_name(cell)} (λ = {cell['lambda']:g})" if cell["loss"] != "ce" else loss_name(cell)
+            for ax, column in ((acc_ax, "val_accuracy"), (loss_ax, "train_loss")):
+                curve = _mean_by_epoch(frames, column)
+                ax.plot(curve["epoch"], curve["mean"], color=f"C{index % 10}", label=label)
+                ax.fill_between(curve["epoch"], curve["mean"] - curve["std"].fillna(0),
+                                curve["mean"] + curve["std"].fillna(0), color=f"C{index % 10}", alpha=0.15)
+        if not plotted:
+            continue
+        acc_ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
+        loss_ax.set(xlabel="epoch", ylabel="training loss (total)")
+        acc_ax.legend(fontsize=8)
+        for ax in (acc_ax, loss_ax):
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"{setup_title(first)}: training curves at the best λ (mean ± std over seeds)",
+                     fontsize=9)
+        written += save(fig, out_dir, f"training_curves_{setup_key(first)}")
+    return written
+
+
+def _cell_runs(runs: pd.DataFrame, cell) -> pd.DataFrame:
+    same = (runs["status"] == "finished")
+    for key in ("dataset", "model", "setup", "loss_label"):
+        same &= runs[key] == cell[key]
+    lam = cell["lambda"]
+    same &= runs["lambda"].isna() if lam is None or pd.isna(lam) else (runs["lambda"] - lam).abs() < 1e-9
+    return runs[same]
+
+
+def alpha_beta_figure(out_dir: Path, max_epochs: int = 100) -> list[Path]:
+    """Latent Boost's α (exponential decay) and β (linear to 0 at 20 % of training): the paper's Fig. 3."""
+    epochs = np.arange(max_epochs)
+    alpha, beta = zip(*(alpha_beta_schedule(int(e), max_epochs) for e in epochs), strict=False)
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.subplots()
+    ax.plot(epochs, alpha, label="α (intra-class)")
+    ax.plot(epochs, beta, label="β (inter-class)")
+    ax.set(xlabel="epoch", ylabel="value", title=f"Latent Boost schedule over {max_epochs} epochs (Fig. 3)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save(fig, out_dir, f"alpha_beta_schedule_{max_epochs}_epochs")
+
+
+def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: bool = True) -> list[Path]:
+    """Fig. 2: t-SNE of the test latents, baseline / Magnet / Latent Boost, the best trial (by
+    validation accuracy) of each at its best λ. Embeddings are computed and cached when missing."""
+    written = []
+    for first, group in by_setup(best):
+        panels = []
+        for loss in TSNE_LOSSES:
+            cells = group[group["loss_label"] == loss]
+            if cells.empty:
+                continue
+            trials = _cell_runs(runs, cells.iloc[0]).sort_values("val_accuracy_best", ascending=False)
+            embedding = _tsne(trials.iloc[0]["run_dir"], compute) if not trials.empty else None
+            if embedding is not None:
+                panels.append((cells.iloc[0], trials.iloc[0], embedding))
+        if not panels:
+            continue
+        fig = Figure(figsize=(4 * len(panels), 4.2))
+        axes = np.atleast_1d(fig.subplots(1, len(panels)))
+        for ax, (cell, trial, (points, labels)) in zip(axes, panels, strict=False):
+            cmap = "tab10" if labels.max() < 10 else "tab20"
+            ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=cmap, s=1.5, linewidths=0, rasterized=True)
+            lam = "" if cell["loss"] == "ce" else f", λ = {cell['lambda']:g}"
+            name = DISPLAY_NAMES.get(cell["loss"], cell["loss"])
+            ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(f"{setup_title(first)}: t-SNE of the test latents (Fig. 2)", fontsize=9)
+        written += save(fig, out_dir, f"tsne_{setup_key(first)}")
+    return written
+
+
+def _tsne(run_dir: str, compute: bool):
+    path = Path(run_dir) / TSNE_FILE
+    if not path.exists():
+        if not compute:
+            return None
+        try:
+            log.info("t-SNE of %s (cached in the run directory)", run_dir)
+            analyze(run_dir, tsne=True)
+        except DataError as err:  # an old run without saved latents: skip its panel
+            log.warning("no t-SNE panel for %s: %s", run_dir, err)
+            return None
+    with np.load(path, allow_pickle=False) as data:
+        return data["embedding"], data["labels"]
+
+
+def pca_components_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """PCA components kept (Eq. 7, T = 95 %) per epoch, Latent Boost runs, mean over seeds per λ."""
+    written = []
+    lb = runs[(runs["loss"] == "latent_boost") & (runs["status"] == "finished")]
+    for first, group in by_setup(lb):
+        fig = Figure(figsize=(6.4, 3.8))
+        ax = fig.subplots()
+        plotted = False
+        for index, (lam, trials) in enumerate(ordered(group).groupby("lambda")):
+            frames = [f for f in _histories(trials["run_dir"].tolist()) if "pca_components" in f]
+            if not frames:
+                continue
+            plotted = True
+            curve = _mean_by_epoch(frames, "pca_components")
+            ax.plot(curve["epoch"], curve["mean"], color=f"C{index % 10}", label=f"λ = {lam:g}")
+        if not plotted:
+            continue
+        ax.set(xlabel="epoch", ylabel="components kept (mean per epoch)")
+        ax.set_title(f"{setup_title(first)}: Latent Boost's PCA components per epoch", fontsize=9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        written += save(fig, out_dir, f"pca_components_{setup_key(first)}")
+    return written

@@ -1,0 +1,157 @@
+"""Paper sweep presets, shared baseline runs, `--dry-run`, and a real tiny multirun -> report -> analyze."""
+
+import itertools
+import json
+import re
+import subprocess
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from latentexp.cli import config_dir
+from latentexp.identity import run_fields, run_name
+from latentexp.report.published import published_values
+
+PAPER_SETUPS = {"fashion_mnist": "cnn", "cifar10": "vgg16", "cifar100": "resnet50"}
+APPENDIX = {"fashion_mnist": 5, "cifar10": 6, "cifar100": 7}
+
+
+def preset_grid(preset: str):
+    """The preset's composed dataset and model and its sweep, expanded as Hydra's basic sweeper does."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    params = cfg.hydra.sweeper.params
+    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = {o.key_or_group: list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
+            for o in overrides}
+    jobs = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    return cfg.dataset.name, cfg.model.name, jobs
+
+
+def canonical_cells(jobs, dataset="fashion_mnist"):
+    """{(loss, λ)} after mapping every λ = 0 job onto the baseline, and the seeds."""
+    fields = [run_fields({"dataset": {"name": dataset}, "model": {"name": "m"},
+                          "loss": {"name": j["loss"]}, "lambda": float(j["lambda"]), "seed": int(j["seed"])})
+              for j in jobs]
+    return {(f["loss"], f["lambda"]) for f in fields}, {f["seed"] for f in fields}
+
+
+def published_cells(table: int, dataset: str, losses=None):
+    frame = published_values()
+    frame = frame[(frame["table"] == table) & (frame["dataset"] == dataset)]
+    if losses:
+        frame = frame[frame["loss"].isin(losses)]
+    return {(row["loss"], float(row["lambda"])) for _, row in frame.iterrows()}
+
+
+@pytest.mark.parametrize("dataset", sorted(PAPER_SETUPS))
+def test_paper_presets_sweep_exactly_the_published_grids(dataset):
+    expected = {
+        f"paper_table1_{dataset}": published_cells(1, dataset),
+        f"paper_table{APPENDIX[dataset]}_{dataset}": published_cells(APPENDIX[dataset], dataset),
+        f"paper_table8_{dataset}": published_cells(8, dataset),
+        # Table 2: each loss's best λ from the full grids of Magnet (appendix) and Latent Boost (Table 8).
+        f"paper_table2_{dataset}": published_cells(APPENDIX[dataset], dataset, ["ce", "magnet"])
+        | published_cells(8, dataset),
+    }
+    for preset, cells in expected.items():
+        got_dataset, got_model, jobs = preset_grid(preset)
+        assert (got_dataset, got_model) == (dataset, PAPER_SETUPS[dataset]), preset
+        got_cells, seeds = canonical_cells(jobs, dataset)
+        assert got_cells == cells, preset
+        assert seeds == {0, 1, 2, 3, 4}, preset
+
+
+def test_every_lambda_zero_job_is_one_baseline_run_per_seed():
+    base = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "cnn"}, "seed": 3, "trainer": {"x": 1}}
+    names = {run_name({**base, "loss": {"name": loss, "alpha": 1.0}, "lambda": 0.0})
+             for loss in ("magnet", "latent_boost", "contrastive", "center")}
+    names.add(run_name({**base, "loss": {"name": "ce"}, "lambda": 0.75}))  # cross-entropy ignores λ
+    assert len(names) == 1 and names.pop().startswith("fashion_mnist-cnn-ce-lam0-seed3-")
+    magnet = run_name({**base, "loss": {"name": "magnet"}, "lambda": 0.5})
+    assert magnet.startswith("fashion_mnist-cnn-magnet-lam0.5-seed3-")
+    # A head-replacing loss ignores the trainer's λ: no λ in its name, one run for every λ ...
+    arcface = {run_name({**base, "loss": {"name": "arcface"}, "lambda": lam}) for lam in (0.25, 0.5)}
+    assert len(arcface) == 1 and "-lam" not in arcface.pop()
+    # ... unless its own parameter carries λ (COREL's lam).
+    corel = {run_name({**base, "loss": {"name": "corel_cosine", "lam": lam}, "lambda": lam})
+             for lam in (0.3, 0.6)}
+    assert len(corel) == 2 and all("-corel_cosine-lam" in name for name in corel)
+
+
+def test_an_auxiliary_loss_at_lambda_zero_trains_as_the_baseline(compose_cfg):
+    from latentexp.train import run
+
+    tiny = ["trainer.max_epochs=1", "dataset.limit_train=200"]
+    result = run(compose_cfg("loss=center", "lambda=0", *tiny))
+    assert result["config"]["loss"] == {"name": "ce"} and result["run"]["loss"] == "ce"
+    again = run(compose_cfg("loss=latent_boost", "lambda=0", *tiny))  # the same run: not trained again
+    assert again == result
+
+
+# ---------------------------------------------------------------------- the console script
+
+
+def latentexp(args, env, cwd, timeout=600):
+    return subprocess.run(["latentexp", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def listed_runs(stdout: str):
+    return re.findall(r"^#(\d+)\s+(\S+)\s+(.+)$", stdout, flags=re.M)
+
+
+@pytest.mark.slow
+def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(tmp_path, cli_env):
+    out = latentexp(["train", "-m", "experiment=paper_table1_fashion_mnist", "--dry-run"], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = listed_runs(out.stdout)
+    assert len(jobs) == 4 * 4 * 5  # Hydra's Cartesian grid: 4 losses × 4 λ × 5 seeds
+    names = {name for _, name, state in jobs if state == "new"}
+    assert len(names) == 5 * (1 + 4 * 3)  # one baseline per seed + 4 losses × 3 λ, each once
+    parsed = {(n.split("-")[2], float(n.split("-")[3][3:]), int(n.split("-")[4][4:])) for n in names}
+    cells, seeds = {(loss, lam) for loss, lam, _ in parsed}, {seed for *_, seed in parsed}
+    assert cells == published_cells(1, "fashion_mnist") and seeds == set(range(5))
+    assert "80 jobs, 65 distinct runs: 0 finished, 0 failed, 0 started (will resume), 65 new." in out.stdout
+    assert list(tmp_path.iterdir()) == []  # no outputs/, no Hydra files
+
+
+@pytest.mark.slow
+def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp_path, cli_env):
+    """2 λ × 2 seeds × 1 epoch on a slice of the real Fashion-MNIST (Debian package), via the preset."""
+    env = {k: v for k, v in cli_env.items() if k != "LATENTEXP_DATA"}  # the real data
+    sweep = ["train", "-m", "experiment=example_fashion_mnist", "loss=magnet", "lambda=0,0.5", "seed=0,1",
+             "trainer.max_epochs=1", "dataset.limit_train=1000", "dataset.limit_test=500", "device=cpu"]
+    out = latentexp(sweep, env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    results = sorted((tmp_path / "outputs").glob("runs/*/result.json"))
+    assert len(results) == 4
+    losses = sorted(json.loads(r.read_text())["run"]["loss"] for r in results)
+    assert losses == ["ce", "ce", "magnet", "magnet"]
+    stamps = {r: r.stat().st_mtime_ns for r in results}
+
+    report = latentexp(["report", "outputs", "--out", "report"], env, tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert re.search(r"\| Baseline \| 0 \| \d+\.\d\d ± \d+\.\d\d \| .* \| 2 \|", report.stdout), report.stdout
+    assert re.search(r"\| Magnet \| 0\.5 \| \d+\.\d\d ± \d+\.\d\d \|", report.stdout), report.stdout
+    figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
+    for stem in ("accuracy_vs_lambda", "training_curves", "tsne"):
+        assert {f"{stem}_fashion_mnist-cnn.png", f"{stem}_fashion_mnist-cnn.pdf"} <= figures, stem
+    assert {"report.md", "report.tex", "runs.csv", "cells.csv", "best.csv"} <= {
+        p.name for p in (tmp_path / "report").iterdir()}
+
+    run_dir = results[0].parent
+    analysis = latentexp(["analyze", str(run_dir), "--no-tsne"], env, tmp_path)
+    assert analysis.returncode == 0 and "kmeans" in analysis.stdout, analysis.stderr
+    assert "Cluster quality" in latentexp(["report", "outputs", "--no-figures"], env, tmp_path).stdout
+
+    again = latentexp(sweep, env, tmp_path)
+    assert again.returncode == 0 and again.stderr.count("not training again") + \
+        again.stdout.count("not training again") == 4
+    assert {r: r.stat().st_mtime_ns for r in results} == stamps
+    dry = latentexp([*sweep, "--dry-run"], env, tmp_path)
+    assert "4 distinct runs: 4 finished" in dry.stdout, dry.stdout
