@@ -28,6 +28,10 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
                           f"{', '.join(FORMATS)} (e.g. --format md,tex).")
     out_dir = Path(out_dir)
     runs = collect_runs(paths)
+    written = []
+    if with_figures:  # first: Fig. 2 may analyse runs, whose cluster quality the tables then show
+        written += _figures(runs, out_dir / "figures", seeds, tsne)
+        runs = collect_runs(paths)
     cells = summarise_cells(runs, seeds)
     best = best_cells(cells)
     tables = sweep_tables(cells)
@@ -37,7 +41,6 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
     if clusters is not None:
         tables.append(clusters)
     markdown = to_markdown(tables)
-    written = []
     if "md" in formats:
         written.append(out_dir / "report.md")
         write_text(written[-1], markdown)
@@ -48,16 +51,20 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
         for name, frame in (("runs", runs), ("cells", cells), ("best", best)):
             written.append(out_dir / f"{name}.csv")
             write_text(written[-1], frame.to_csv(index=False))
-    if with_figures:
-        fig_dir = out_dir / "figures"
-        written += figures.accuracy_vs_lambda(cells, fig_dir)
-        written += figures.training_curves(runs, best, fig_dir)
-        written += figures.pca_components_figure(runs, fig_dir)
-        written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
-        lb_epochs = runs.loc[runs["loss"] == "latent_boost", "max_epochs"].dropna()
-        for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
-            written += figures.alpha_beta_figure(fig_dir, max_epochs)
     return {"markdown": markdown, "files": written, "runs": runs, "cells": cells, "best": best}
+
+
+def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
+    cells = summarise_cells(runs, seeds)
+    best = best_cells(cells)
+    written = figures.accuracy_vs_lambda(cells, fig_dir)
+    written += figures.training_curves(runs, best, fig_dir)
+    written += figures.pca_components_figure(runs, fig_dir)
+    written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
+    lb_epochs = runs.loc[runs["loss"] == "latent_boost", "max_epochs"].dropna()
+    for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
+        written += figures.alpha_beta_figure(fig_dir, max_epochs)
+    return written
 
 
 def main(argv: list[str]) -> None:
