@@ -28,6 +28,8 @@ commands:
                       `latentexp analyze --help` for options.
   report PATH...      the paper's tables (Markdown, LaTeX, CSV) and figures from the runs under
                       PATH, e.g. `latentexp report outputs`; `latentexp report --help`.
+  bench [--quick]     trainer vs a minimal PyTorch loop, each loss vs cross-entropy, test
+                      evaluation and PCA timings; `latentexp bench --help`.
 
 Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>/
 (every λ = 0 run is the cross-entropy baseline `...-ce-lam0-...`).
@@ -130,6 +132,12 @@ def report_command(args: list[str]) -> None:
     _run_reporting_errors(report_main, args)
 
 
+def bench_command(args: list[str]) -> None:
+    from latentexp.bench import main as bench_main
+
+    _run_reporting_errors(bench_main, args)
+
+
 def _run_reporting_errors(command, args: list[str]) -> None:
     try:
         command(args)
@@ -137,7 +145,8 @@ def _run_reporting_errors(command, args: list[str]) -> None:
         report_error(err)
 
 
-COMMANDS = {"train": train_command, "analyze": analyze_command, "report": report_command}
+COMMANDS = {"train": train_command, "analyze": analyze_command, "report": report_command,
+            "bench": bench_command}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,8 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("dataset.limit_train", "dataset.limit_test"):
         _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
     _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
-    _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
+    for key in ("dataset.augment", "trainer.compile"):
+        _check(cfg, key, lambda v: isinstance(v, bool), "true or false")
     for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
         _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
     _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),

@@ -124,7 +124,25 @@ def test_pca_components_on_data_of_known_rank(rank):
 def test_pca_rank_is_capped_by_batch_size():
     x = torch.randn(5, 40, dtype=torch.float64)  # centred rank is at most B - 1 = 4
     projected, k = pca_project(x, threshold=1.0)
-    assert k == 4 and projected.shape == (5, 4)
+    assert k == 4 and projected.shape == (5, 5) and torch.all(projected[:, 4] == 0)  # dropped: zeroed
+
+
+@pytest.mark.parametrize("shape", [(128, 64), (128, 512), (32, 2048), (64, 64)])
+def test_pca_from_the_gram_matrix_agrees_with_a_full_svd(shape):
+    """B < d uses the B × B Gram matrix, B ≥ d the d × d one; both against torch.linalg.svd."""
+    g = torch.Generator().manual_seed(shape[1])
+    x = torch.randn(shape[0], 12, generator=g) @ torch.randn(12, shape[1], generator=g)
+    x = x + 0.05 * torch.randn(*shape, generator=g)  # 12 strong directions and a little noise
+    centred = x - x.mean(0)
+    _, s, vh = torch.linalg.svd(centred.double(), full_matrices=False)
+    for threshold in (0.5, 0.9, 0.95, 0.99):
+        projected, k = pca_project(x, threshold)
+        assert int(k) == int(components_for_threshold(s, threshold, min(shape[0] - 1, shape[1])))
+        expected = centred.double() @ vh[: int(k)].T
+        # Same pairwise distances (the sign of each axis is arbitrary) and zeros beyond k.
+        torch.testing.assert_close(torch.cdist(projected.double(), projected.double()),
+                                   torch.cdist(expected, expected), rtol=1e-4, atol=1e-3)
+        assert torch.all(projected[:, int(k):] == 0)
 
 
 def test_components_for_threshold_hand_values():

@@ -45,7 +45,9 @@ class LatentBoostLoss(BatchLoss):
         self.hinge, self.pca_detach, self.variance_detach = hinge, pca_detach, variance_detach
         self.T, self.alpha0, self.beta0, self.alpha, self.eps = T, alpha0, beta0, alpha, eps
         self.epoch, self.max_epochs = 0, 1
-        self._components: list[int] = []
+        # Components kept, summed on the device over the epoch's batches (read once per epoch).
+        self._components_sum: torch.Tensor | None = None
+        self._components_batches = 0
 
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         self.epoch, self.max_epochs = epoch, max_epochs
@@ -59,16 +61,18 @@ class LatentBoostLoss(BatchLoss):
     def epoch_stats(self) -> dict[str, float]:
         alpha, beta = self.schedule_values()
         stats = {"alpha": alpha, "beta": beta}
-        if self._components:
-            stats["pca_components"] = sum(self._components) / len(self._components)
-            self._components = []
+        if self._components_batches:
+            stats["pca_components"] = float(self._components_sum) / self._components_batches
+            self._components_sum, self._components_batches = None, 0
         return stats
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         x = at_least_float32(embeddings)
         if self.pca:
             x, kept = pca_project(x, self.T, detach=self.pca_detach)
-            self._components.append(kept)
+            kept = kept.detach()
+            self._components_sum = kept if self._components_sum is None else self._components_sum + kept
+            self._components_batches += 1
         c = batch_clusters(x, labels)
         var = c.class_variances() if self.per_class_variance else c.pooled_variance().expand(len(c.counts))
         if self.variance_detach:

@@ -10,6 +10,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import confusion_matrix
 from sklearn.mixture import GaussianMixture
 
+from latentexp.metrics.latent import silhouette
+
 
 def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Accuracy after the best one-to-one matching of clusters to classes (Hungarian method)."""
@@ -23,7 +25,7 @@ def internal_indices(latents: np.ndarray, assignment: np.ndarray) -> dict[str, f
     if not 2 <= len(np.unique(assignment)) < len(assignment):
         return {"silhouette": float("nan"), "davies_bouldin": float("nan"), "calinski_harabasz": float("nan")}
     return {
-        "silhouette": float(metrics.silhouette_score(latents, assignment)),
+        "silhouette": silhouette(latents, assignment),
         "davies_bouldin": float(metrics.davies_bouldin_score(latents, assignment)),
         "calinski_harabasz": float(metrics.calinski_harabasz_score(latents, assignment)),
     }

@@ -116,7 +116,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     pred, labels, latents = trainer.predict("test", with_latents=True)
     save_latents(run_dir, latents, labels, pred)  # for `latentexp analyze`, without retraining
     test = classification_metrics(labels, pred)
-    sil = silhouette(latents, labels)
+    sil = silhouette(latents, labels, device=device)  # on the run's device: seconds, not minutes
     eval_seconds = time.perf_counter() - eval_start
 
     seconds = [row["seconds"] for row in trainer.history]

@@ -51,6 +51,8 @@ class Trainer:
         self.checkpoint_path, self.history_path = checkpoint_path, history_path
         self.max_epochs = int(trainer_cfg["max_epochs"])
         self.amp = bool(trainer_cfg.get("amp", True)) and device.type == "cuda"
+        # torch.compile'd forward (trainer.compile); the module itself keeps its plain state_dict keys.
+        self.forward = torch.compile(model) if trainer_cfg.get("compile", False) else model
         # A head-replacing loss owns parameters (class weights, signatures): optimise them too.
         params = list(model.parameters()) + list(loss_fn.parameters())
         self.optimizer = build_optimizer(params, optimizer_cfg or DEFAULT_OPTIMIZER, device)
@@ -114,7 +116,7 @@ class Trainer:
                    desc=f"epoch {self.epoch + 1}")
         for x, y in bar:
             with self.autocast():
-                out = self.model(x)
+                out = self.forward(x)
             total, ce, dist = self.objective(out, y)
             with torch.no_grad():  # scored with the weights that produced the loss
                 correct = (self.scores(out).argmax(1) == y).sum()
@@ -151,7 +153,7 @@ class Trainer:
         preds, latents = [], []
         for x, _ in self.data.eval_batches(split, int(self.cfg["eval_batch_size"])):
             with self.autocast():
-                out = self.model(x)
+                out = self.forward(x)
             preds.append(self.scores(out).argmax(1))
             if with_latents:
                 latents.append(out.features["latent"].float())

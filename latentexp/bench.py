@@ -1,0 +1,328 @@
+"""`latentexp bench`: how fast the trainer is, against a minimal hand-written loop and per loss.
+
+For each model × loss it times training epochs of our ``Trainer`` on synthetic data already on the
+device, and the same model in a minimal loop (pre-normalised float data on the device, the same
+batch size, plain Adam and cross-entropy, the same autocast and memory format). Their ratio is
+the trainer's overhead; each loss's epoch time over cross-entropy's is its step cost. It also
+times the test-set evaluation with the silhouette, and Latent Boost's per-batch PCA. Repeats are
+interleaved and the median is kept, so the ratios of one run share the machine's state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from latentexp.data import DeviceData
+from latentexp.errors import ConfigError
+from latentexp.losses import LOSSES, build_loss
+from latentexp.losses.pca import pca_project
+from latentexp.metrics.latent import silhouette
+from latentexp.models import build_model
+from latentexp.runtime import configure_backends, device_name, resolve_device, versions
+from latentexp.train.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Setup:
+    channels: int
+    size: tuple[int, int]
+    classes: int
+    train_samples: int  # of the paper's training split (90 % of the training set)
+    dataset: str
+
+
+# Each backbone on the data the paper pairs it with (the others on the closest one).
+SETUPS = {
+    "cnn": Setup(1, (28, 28), 10, 54000, "fashion_mnist"),
+    "ffnn": Setup(1, (28, 28), 10, 54000, "fashion_mnist"),
+    "vgg16": Setup(3, (32, 32), 10, 45000, "cifar10"),
+    "resnet18": Setup(3, (32, 32), 10, 45000, "cifar10"),
+    "resnet50": Setup(3, (32, 32), 100, 45000, "cifar100"),
+}
+DEFAULT_LOSSES = ("ce", "magnet", "latent_boost")
+LAMBDA = 0.75
+
+
+def synthetic_data(
+    setup: Setup, n_train: int, n_test: int, device: torch.device, seed: int = 0
+) -> DeviceData:
+    """Random uint8 images with balanced labels, held on the device like real data."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        x = torch.randint(0, 256, (n, setup.channels, *setup.size), generator=gen, dtype=torch.uint8)
+        y = torch.arange(n) % setup.classes
+        return x.to(device), y.to(device)
+
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = (
+        split(n_train),
+        split(setup.classes * 2),
+        split(n_test),
+    )
+    mean = torch.full((1, setup.channels, 1, 1), 0.5, device=device)
+    std = torch.full((1, setup.channels, 1, 1), 0.25, device=device)
+    return DeviceData(
+        train_x,
+        train_y,
+        val_x,
+        val_y,
+        test_x,
+        test_y,
+        mean,
+        std,
+        setup.classes,
+        "synthetic",
+        channels_last=device.type == "cuda",
+    )
+
+
+def make_trainer(
+    model_name: str,
+    loss_name: str,
+    data: DeviceData,
+    device: torch.device,
+    batch_size: int,
+    compile_model: bool = False,
+) -> Trainer:
+    torch.manual_seed(0)
+    model = build_model(model_name, data.in_channels, data.image_size, data.num_classes).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    feature = LOSSES[loss_name].feature
+    loss_fn = build_loss(
+        loss_name,
+        num_classes=data.num_classes,
+        embedding_size=model.feature_dims.get(feature, data.num_classes),
+    ).to(device)
+    cfg = {
+        "max_epochs": 10**6,
+        "batch_size": batch_size,
+        "early_stopping_patience": None,
+        "sampler": "random",
+        "eval_batch_size": 2048,
+        "amp": True,
+        "channels_last": True,
+        "progress": False,
+        "compile": compile_model,
+    }
+    return Trainer(model, loss_fn, data, cfg, LAMBDA, seed=0, device=device, identity="bench")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device: torch.device, fn: Callable[[], object]) -> float:
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def minimal_loop(
+    model_name: str, data: DeviceData, device: torch.device, batch_size: int
+) -> Callable[[], None]:
+    """One epoch of the plainest loop a researcher would write, on pre-normalised data."""
+    torch.manual_seed(0)
+    model = build_model(model_name, data.in_channels, data.image_size, data.num_classes).to(device)
+    x_all = data.normalize(data.train_x)  # float, on the device, once
+    y_all = data.train_y
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def epoch() -> None:
+        model.train()
+        perm = torch.randperm(len(y_all), generator=generator, device=device)
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start : start + batch_size]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(x_all[idx]).logits
+            loss = F.cross_entropy(logits.float(), y_all[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return epoch
+
+
+def bench(
+    models: list[str],
+    losses: list[str],
+    device: torch.device,
+    steps: int,
+    batch_size: int,
+    repeats: int,
+    test_samples: int,
+    compile_model: bool = False,
+) -> dict:
+    results, evaluation, pca = [], [], []
+    for model_name in models:
+        setup = SETUPS[model_name]
+        data = synthetic_data(setup, steps * batch_size, test_samples, device)
+        trainers = {
+            loss: make_trainer(model_name, loss, data, device, batch_size, compile_model)
+            for loss in dict.fromkeys(["ce", *losses])
+        }
+        minimal = minimal_loop(model_name, data, device, batch_size)
+        runners = {**{loss: t.train_epoch for loss, t in trainers.items()}, "minimal": minimal}
+        for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
+            run()
+        seconds: dict[str, list[float]] = {name: [] for name in runners}
+        for _ in range(repeats):  # interleaved, so every configuration sees the same machine state
+            for name, run in runners.items():
+                seconds[name].append(timed(device, run))
+        median = {name: statistics.median(values) for name, values in seconds.items()}
+        samples = steps * batch_size
+        for loss in losses:
+            results.append(
+                {
+                    "model": model_name,
+                    "loss": loss,
+                    "device": device_name(device),
+                    "batch_size": batch_size,
+                    "steps": steps,
+                    "repeats": repeats,
+                    "trainer_samples_per_s": samples / median[loss],
+                    "minimal_samples_per_s": samples / median["minimal"],
+                    "trainer_vs_minimal": median["minimal"] / median[loss],
+                    "step_vs_ce": median[loss] / median["ce"],
+                    "epoch_seconds_estimate": setup.train_samples * median[loss] / samples,
+                }
+            )
+        evaluation.append(_evaluation(model_name, trainers["ce"], device, test_samples))
+        pca.append(_pca_timing(model_name, trainers["ce"], device, batch_size))
+    return {
+        "device": device_name(device),
+        "versions": versions(),
+        "lambda": LAMBDA,
+        "results": results,
+        "evaluation": evaluation,
+        "pca": pca,
+    }
+
+
+def _evaluation(model_name: str, trainer: Trainer, device: torch.device, test_samples: int) -> dict:
+    holder = {}
+
+    def predict():
+        holder["out"] = trainer.predict("test", with_latents=True)
+
+    predict_s = timed(device, predict)
+    _, labels, latents = holder["out"]
+    silhouette_s = timed(device, lambda: silhouette(latents, labels, device=device))
+    return {
+        "model": model_name,
+        "test_samples": test_samples,
+        "latent_dim": int(latents.shape[1]),
+        "predict_seconds": predict_s,
+        "silhouette_seconds": silhouette_s,
+    }
+
+
+def _pca_timing(
+    model_name: str, trainer: Trainer, device: torch.device, batch_size: int, calls: int = 20
+) -> dict:
+    dim = trainer.model.feature_dims["latent"]
+    x = torch.randn(batch_size, dim, device=device, generator=torch.Generator(device=device).manual_seed(0))
+    pca_project(x, 0.95)  # warm-up
+    seconds = timed(device, lambda: [pca_project(x, 0.95) for _ in range(calls)]) / calls
+    return {
+        "model": model_name,
+        "batch_size": batch_size,
+        "latent_dim": dim,
+        "pca_ms_per_batch": 1e3 * seconds,
+    }
+
+
+def format_table(report: dict) -> str:
+    lines = [
+        f"device: {report['device']}",
+        "",
+        f"{'model':10s} {'loss':14s} {'trainer/s':>11s} {'minimal/s':>11s} {'trainer/min':>12s} "
+        f"{'step/ce':>8s} {'epoch s':>8s}",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"{r['model']:10s} {r['loss']:14s} {r['trainer_samples_per_s']:11.0f} "
+            f"{r['minimal_samples_per_s']:11.0f} {r['trainer_vs_minimal']:12.3f} {r['step_vs_ce']:8.3f} "
+            f"{r['epoch_seconds_estimate']:8.1f}"
+        )
+    lines += ["", "evaluation of the test set (predict with latents, then silhouette):"]
+    lines += [
+        f"  {e['model']:10s} {e['test_samples']} samples × {e['latent_dim']}-d: predict "
+        f"{e['predict_seconds']:.2f} s, silhouette {e['silhouette_seconds']:.2f} s"
+        for e in report["evaluation"]
+    ]
+    lines += ["", "Latent Boost's per-batch PCA:"]
+    lines += [
+        f"  {p['model']:10s} {p['batch_size']} × {p['latent_dim']}: {p['pca_ms_per_batch']:.2f} ms"
+        for p in report["pca"]
+    ]
+    lines += [
+        "",
+        "trainer/min: our trainer's samples/s over the minimal loop's (1 = no overhead); step/ce: the "
+        "loss's epoch time over cross-entropy's; epoch s: a full training epoch of the paper's setup, "
+        "extrapolated.",
+    ]
+    return "\n".join(lines)
+
+
+def _names(text: str, valid, what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(valid)}."
+        )
+    return names
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="latentexp bench",
+        description="Training throughput of the trainer against a minimal PyTorch loop, each loss's step "
+        "against cross-entropy's, test evaluation and Latent Boost's PCA, on synthetic data.",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    parser.add_argument(
+        "--models",
+        default=None,
+        help=f"comma list of {', '.join(SETUPS)} (default: cnn on CPU, cnn,vgg16,resnet50 on CUDA)",
+    )
+    parser.add_argument(
+        "--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(LOSSES)}"
+    )
+    parser.add_argument("--steps", type=int, default=None, help="training steps per timed epoch")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed epochs per configuration (median kept)"
+    )
+    parser.add_argument(
+        "--test-samples", type=int, default=None, help="test-set size for the evaluation timing"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (trainer.compile)")
+    parser.add_argument("--quick", action="store_true", help="a few steps only: checks that everything runs")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    configure_backends(device)
+    default_models = "cnn" if device.type == "cpu" or args.quick else "cnn,vgg16,resnet50"
+    models = _names(args.models or default_models, list(SETUPS), "model(s)")
+    losses = _names(args.losses, list(LOSSES), "loss(es)")
+    steps = args.steps or (3 if args.quick else 50 if device.type == "cpu" else 200)
+    repeats = args.repeats or (1 if args.quick else 5)
+    test_samples = args.test_samples or (256 if args.quick else 10000)
+    report = bench(models, losses, device, steps, args.batch_size, repeats, test_samples, args.compile)
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
