@@ -36,16 +36,17 @@ class Setup:
     size: tuple[int, int]
     classes: int
     train_samples: int  # of the paper's training split (90 % of the training set)
+    val_samples: int  # evaluated once per epoch
     dataset: str
 
 
 # Each backbone on the data the paper pairs it with (the others on the closest one).
 SETUPS = {
-    "cnn": Setup(1, (28, 28), 10, 54000, "fashion_mnist"),
-    "ffnn": Setup(1, (28, 28), 10, 54000, "fashion_mnist"),
-    "vgg16": Setup(3, (32, 32), 10, 45000, "cifar10"),
-    "resnet18": Setup(3, (32, 32), 10, 45000, "cifar10"),
-    "resnet50": Setup(3, (32, 32), 100, 45000, "cifar100"),
+    "cnn": Setup(1, (28, 28), 10, 54000, 6000, "fashion_mnist"),
+    "ffnn": Setup(1, (28, 28), 10, 54000, 6000, "fashion_mnist"),
+    "vgg16": Setup(3, (32, 32), 10, 45000, 5000, "cifar10"),
+    "resnet18": Setup(3, (32, 32), 10, 45000, 5000, "cifar10"),
+    "resnet50": Setup(3, (32, 32), 100, 45000, 5000, "cifar100"),
 }
 DEFAULT_LOSSES = ("ce", "magnet", "latent_boost")
 LAMBDA = 0.75
@@ -185,6 +186,10 @@ def bench(
                 seconds[name].append(timed(device, run))
         median = {name: statistics.median(values) for name, values in seconds.items()}
         samples = steps * batch_size
+        evaluation.append(_evaluation(model_name, trainers["ce"], device, test_samples))
+        pca.append(_pca_timing(model_name, trainers["ce"], device, batch_size))
+        # A paper-sized epoch: its training steps plus one evaluation of the validation split.
+        val_seconds = setup.val_samples * evaluation[-1]["predict_seconds"] / test_samples
         for loss in losses:
             results.append(
                 {
@@ -198,11 +203,9 @@ def bench(
                     "minimal_samples_per_s": samples / median["minimal"],
                     "trainer_vs_minimal": median["minimal"] / median[loss],
                     "step_vs_ce": median[loss] / median["ce"],
-                    "epoch_seconds_estimate": setup.train_samples * median[loss] / samples,
+                    "epoch_seconds_estimate": setup.train_samples * median[loss] / samples + val_seconds,
                 }
             )
-        evaluation.append(_evaluation(model_name, trainers["ce"], device, test_samples))
-        pca.append(_pca_timing(model_name, trainers["ce"], device, batch_size))
     return {
         "device": device_name(device),
         "versions": versions(),
@@ -210,7 +213,36 @@ def bench(
         "results": results,
         "evaluation": evaluation,
         "pca": pca,
+        "paper_costs": paper_costs(results),
     }
+
+
+def paper_costs(results: list[dict]) -> list[dict]:
+    """Device-hours of each paper table for the measured paper backbones: distinct runs of its
+    preset × the paper's mean epochs per run (its Table 2) × the measured epoch time. The epoch
+    time is the mean over the measured losses that the table trains (cross-entropy's otherwise)."""
+    from latentexp.presets import PAPER_TABLE_PRESETS, distinct_runs, preset_jobs, preset_name
+    from latentexp.report.published import PAPER_MODELS, published_values
+
+    published = published_values()
+    costs = []
+    for model_name in dict.fromkeys(r["model"] for r in results):
+        dataset = SETUPS[model_name].dataset
+        if PAPER_MODELS.get(dataset) != model_name:
+            continue
+        rows = {r["loss"]: r for r in results if r["model"] == model_name}
+        epochs = published[(published["table"] == 2) & (published["dataset"] == dataset)
+                           & (published["metric"] == "epochs")]["mean"].astype(float).mean()
+        for table in PAPER_TABLE_PRESETS:
+            name = preset_name(table, dataset)
+            runs = distinct_runs(dataset, preset_jobs(name)[2])
+            trained = [rows[loss] for loss in {loss for loss, _, _ in runs} if loss in rows] or [rows["ce"]]
+            epoch_seconds = statistics.mean(r["epoch_seconds_estimate"] for r in trained)
+            costs.append({"model": model_name, "dataset": dataset, "table": table, "preset": name,
+                          "runs": len(runs), "epochs_per_run": round(float(epochs), 2),
+                          "epoch_seconds": epoch_seconds,
+                          "device_hours": len(runs) * epochs * epoch_seconds / 3600})
+    return costs
 
 
 def _evaluation(model_name: str, trainer: Trainer, device: torch.device, test_samples: int) -> dict:
@@ -270,6 +302,13 @@ def format_table(report: dict) -> str:
         f"  {p['model']:10s} {p['batch_size']} × {p['latent_dim']}: {p['pca_ms_per_batch']:.2f} ms"
         for p in report["pca"]
     ]
+    if report.get("paper_costs"):
+        lines += ["", "cost of the paper's tables here (runs × the paper's mean epochs × epoch time):"]
+        lines += [
+            f"  {c['preset']:28s} {c['runs']:4d} runs × {c['epochs_per_run']:5.1f} epochs × "
+            f"{c['epoch_seconds']:7.1f} s = {c['device_hours']:8.1f} h"
+            for c in report["paper_costs"]
+        ]
     lines += [
         "",
         "trainer/min: our trainer's samples/s over the minimal loop's (1 = no overhead); step/ce: the "

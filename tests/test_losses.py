@@ -232,3 +232,16 @@ def test_losses_accept_half_precision_features():
 def test_naive_pca_agrees_with_numpy_rank():
     x = np.random.default_rng(0).normal(size=(30, 4)) @ np.random.default_rng(1).normal(size=(4, 9))
     assert naive_pca(x, 1.0)[1] == 4
+
+
+def test_pca_survives_dead_relu_units():
+    """44 of 64 latent units exactly zero (a fresh CNN's ReLU latent): float32 eigh fails here."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(128, 64, generator=g))
+    x[:, 20:] = 0.0
+    projected, k = pca_project(x, 0.95)
+    _, s, vh = torch.linalg.svd((x - x.mean(0)).double(), full_matrices=False)
+    assert int(k) == int(components_for_threshold(s, 0.95, 63)) and torch.isfinite(projected).all()
+    expected = (x - x.mean(0)).double() @ vh[: int(k)].T
+    torch.testing.assert_close(torch.cdist(projected.double(), projected.double()),
+                               torch.cdist(expected, expected), rtol=1e-4, atol=1e-4)

@@ -1,43 +1,23 @@
 """Paper sweep presets, shared baseline runs, `--dry-run`, and a real tiny multirun -> report -> analyze."""
 
-import itertools
 import json
 import re
 import subprocess
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from latentexp.cli import config_dir
-from latentexp.identity import run_fields, run_name
+from latentexp.identity import run_name
+from latentexp.presets import distinct_runs, preset_jobs
 from latentexp.report.published import published_values
 
 PAPER_SETUPS = {"fashion_mnist": "cnn", "cifar10": "vgg16", "cifar100": "resnet50"}
 APPENDIX = {"fashion_mnist": 5, "cifar10": 6, "cifar100": 7}
 
 
-def preset_grid(preset: str):
-    """The preset's composed dataset and model and its sweep, expanded as Hydra's basic sweeper does."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={preset}"], return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    params = cfg.hydra.sweeper.params
-    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    axes = {o.key_or_group: list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.value()]
-            for o in overrides}
-    jobs = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
-    return cfg.dataset.name, cfg.model.name, jobs
-
-
-def canonical_cells(jobs, dataset="fashion_mnist"):
+def canonical_cells(dataset: str, jobs):
     """{(loss, λ)} after mapping every λ = 0 job onto the baseline, and the seeds."""
-    fields = [run_fields({"dataset": {"name": dataset}, "model": {"name": "m"},
-                          "loss": {"name": j["loss"]}, "lambda": float(j["lambda"]), "seed": int(j["seed"])})
-              for j in jobs]
-    return {(f["loss"], f["lambda"]) for f in fields}, {f["seed"] for f in fields}
+    runs = distinct_runs(dataset, jobs)
+    return {(loss, lam) for loss, lam, _ in runs}, {seed for *_, seed in runs}
 
 
 def published_cells(table: int, dataset: str, losses=None):
@@ -59,9 +39,9 @@ def test_paper_presets_sweep_exactly_the_published_grids(dataset):
         | published_cells(8, dataset),
     }
     for preset, cells in expected.items():
-        got_dataset, got_model, jobs = preset_grid(preset)
+        got_dataset, got_model, jobs = preset_jobs(preset)
         assert (got_dataset, got_model) == (dataset, PAPER_SETUPS[dataset]), preset
-        got_cells, seeds = canonical_cells(jobs, dataset)
+        got_cells, seeds = canonical_cells(dataset, jobs)
         assert got_cells == cells, preset
         assert seeds == {0, 1, 2, 3, 4}, preset
 

@@ -1,8 +1,11 @@
 """Per-batch PCA for Latent Boost (Eqs. 5-7), without host synchronisation.
 
 The spectrum comes from an eigen-decomposition of the smaller of the two Gram matrices (B × B
-when the batch is smaller than the latent, d × d otherwise) in float32, which costs far less
-than an SVD of the B × d batch and gives the same components (tested against a full SVD). The
+when the batch is smaller than the latent, d × d otherwise), which costs far less than an SVD of
+the B × d batch and gives the same components (tested against a full SVD). The Gram product is
+taken in float32; its eigen-decomposition, at most B × B, in float64 with a tiny diagonal shift:
+float32 ``eigh`` fails to converge on latents with many dead ReLU units (many exact zero
+eigenvalues), as measured on a freshly initialised CNN. The
 number of components kept stays a device tensor: the projection keeps every component and zeroes
 the dropped ones, which gives the same distances as slicing without reading k on the host.
 """
@@ -31,16 +34,24 @@ def principal_axes(centred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n, d = centred.shape
     source = centred.float() if centred.dtype != torch.float64 else centred
     if n < d:
-        eigenvalues, u = torch.linalg.eigh(source @ source.T)
-        eigenvalues, u = eigenvalues.flip(0), u.flip(1)
+        eigenvalues, u = _eigh_descending(source @ source.T)
         singular = eigenvalues.clamp_min(0).sqrt()
         # v_i = Xᵀ u_i / s_i; columns with s_i ≈ 0 are never kept (k stops before them).
-        axes = (source.T @ u) / singular.clamp_min(torch.finfo(source.dtype).eps * singular[0].clamp_min(1))
+        u = u.to(source.dtype)
+        scale = singular.clamp_min(1e-12 * singular[0].clamp_min(1e-30)).to(source.dtype)
+        axes = (source.T @ u) / scale
     else:
-        eigenvalues, axes = torch.linalg.eigh(source.T @ source)
-        eigenvalues, axes = eigenvalues.flip(0), axes.flip(1)
+        eigenvalues, axes = _eigh_descending(source.T @ source)
         singular = eigenvalues.clamp_min(0).sqrt()
     return singular, axes.to(centred.dtype)
+
+
+def _eigh_descending(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    gram = gram.double()
+    shift = 1e-10 * gram.diagonal().sum().clamp_min(1e-30)  # separates exact zero eigenvalues
+    eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+    eigenvalues, vectors = torch.linalg.eigh(gram + shift * eye)
+    return (eigenvalues - shift).flip(0), vectors.flip(1)
 
 
 def pca_project(x: torch.Tensor, threshold: float, detach: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
