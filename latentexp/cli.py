@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from latentexp.errors import LatentexpError
+from latentexp.errors import ConfigError, LatentexpError
 from latentexp.identity import register_resolvers
 
 USAGE = """usage: latentexp COMMAND [ARGS]
@@ -64,7 +64,7 @@ _dry_run_plan: list[dict] | None = None
 def train_app(cfg: DictConfig) -> float | None:
     from latentexp.train.run import run  # heavy imports only once Hydra has parsed the command line
 
-    if _dry_run_plan is not None:
+    if _dry_run_plan is not None or os.environ.get(DRY_RUN_ENV) == "1":
         return _plan(cfg)
     try:
         result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir)
@@ -82,32 +82,49 @@ def _plan(cfg: DictConfig) -> None:
         validate_config(cfg)
     except LatentexpError as err:
         report_error(err)
+    plan = _dry_run_plan if _dry_run_plan is not None else []  # [] in a launcher's own process
     run_dir = default_run_dir(cfg)
-    index = len(_dry_run_plan)
-    first = next((p["index"] for p in _dry_run_plan if p["run_dir"] == run_dir), None)
+    index = len(plan)
+    first = next((p["index"] for p in plan if p["run_dir"] == run_dir), None)
     state = run_state(run_dir) if first is None else f"same run as #{first}"
-    _dry_run_plan.append({"index": index, "run_dir": run_dir, "state": state})
+    plan.append({"index": index, "run_dir": run_dir, "state": state})
     print(f"#{index:<4d} {run_dir.name}  {state}")
+
+
+DRY_RUN_ENV = "LATENTEXP_DRY_RUN"
+# The run directory of a dry run is output_root/runs/<name>; Hydra's own dirs are sent to scratch.
+DRY_RUN_REFUSED = ("hydra.sweep.dir", "hydra.sweep.subdir", "hydra.run.dir")
+
+
+def _override_key(arg: str) -> str:
+    return arg.lstrip("+~").split("=", 1)[0]
 
 
 def train_command(args: list[str]) -> None:
     global _dry_run_plan
     dry_run = "--dry-run" in args
     if dry_run:
-        # Jobs run in this process and Hydra's own files go to a scratch directory: the listing
-        # touches nothing under the output root, whatever launcher the command names.
+        args = [a for a in args if a != "--dry-run"]
+        refused = [a for a in args if _override_key(a) in DRY_RUN_REFUSED]
+        if refused:
+            report_error(ConfigError(
+                f"--dry-run lists runs under output_root/runs/ and cannot follow {', '.join(refused)}; "
+                f"set output_root=DIR instead (runs then live in DIR/runs/<name>/)."))
+        # Jobs run in this process with the basic launcher (never a cluster submission), and Hydra's
+        # own files go to a scratch directory: the listing touches nothing under the output root.
         _dry_run_plan = []
+        os.environ[DRY_RUN_ENV] = "1"  # a job in another process would still only plan
         scratch = tempfile.mkdtemp(prefix="latentexp-dry-run-")
-        launcher = ("hydra/launcher=", "hydra.launcher.")
-        args = [a for a in args if a != "--dry-run" and not a.startswith(launcher)]
+        args = [a for a in args if not _override_key(a).startswith(("hydra/launcher", "hydra.launcher"))]
         args += [f"hydra.sweep.dir={scratch}", f"hydra.run.dir={scratch}/run", "hydra.output_subdir=null",
-                 "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+                 "hydra/launcher=basic", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
     sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
     try:
         train_app()
     finally:
         if dry_run:
             shutil.rmtree(scratch, ignore_errors=True)
+            os.environ.pop(DRY_RUN_ENV, None)
     if dry_run:
         _print_plan_summary(_dry_run_plan)
 
@@ -115,9 +132,11 @@ def train_command(args: list[str]) -> None:
 def _print_plan_summary(plan: list[dict]) -> None:
     states = [p["state"] for p in plan if not p["state"].startswith("same run")]
     counts = {s: sum(1 for x in states if x.split(" ")[0] == s)
-              for s in ("finished", "failed", "started", "new")}
+              for s in ("finished", "failed", "running", "started", "new")}
+    running = f"{counts['running']} running in another job, " if counts["running"] else ""
     print(f"{len(plan)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
-          f"{counts['failed']} failed, {counts['started']} started (will resume), {counts['new']} new.")
+          f"{counts['failed']} failed, {running}{counts['started']} started (will resume), "
+          f"{counts['new']} new.")
 
 
 def analyze_command(args: list[str]) -> None:

@@ -70,7 +70,12 @@ def _as_float(value: Any) -> Any:
 
 
 def is_baseline(loss_name: str, lam: Any) -> bool:
-    return loss_name == BASELINE_LOSS or (effective_lambda(loss_name, lam) == 0.0)
+    """Cross-entropy, or a known auxiliary loss at λ = 0 (an unknown name is never folded in)."""
+    from latentexp.losses import LOSSES
+
+    if loss_name == BASELINE_LOSS:
+        return True
+    return loss_name in LOSSES and LOSSES[loss_name].auxiliary and effective_lambda(loss_name, lam) == 0.0
 
 
 def canonical(cfg: DictConfig | dict) -> dict[str, Any]:

@@ -24,17 +24,22 @@ def preset_name(table: str, dataset: str) -> str:
     return PAPER_TABLE_PRESETS[table].format(dataset=dataset, appendix=APPENDIX_TABLES[dataset])
 
 
-def preset_jobs(preset: str) -> tuple[str, str, list[dict[str, str]]]:
-    """The preset's dataset, model, and one dict of swept values per Hydra job."""
+def compose_config(overrides: list[str], with_hydra: bool = False):
+    """The config tree composed with ``overrides``, as `latentexp train` would (outside any app)."""
     from latentexp.cli import config_dir
 
     register_resolvers()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+            return compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
     finally:
         GlobalHydra.instance().clear()
+
+
+def preset_jobs(preset: str) -> tuple[str, str, list[dict[str, str]]]:
+    """The preset's dataset, model, and one dict of swept values per Hydra job."""
+    cfg = compose_config([f"experiment={preset}"], with_hydra=True)
     params = cfg.hydra.sweeper.params or {}
     overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     axes = {

@@ -217,3 +217,16 @@ def test_random_crop_without_offset_or_flip_is_identity():
     x = torch.rand(4, 3, 8, 8)
     out = random_crop_flip(x, torch.Generator().manual_seed(0), padding=0)
     assert all(torch.equal(o, xi) or torch.equal(o, xi.flip(2)) for o, xi in zip(out, x, strict=True))
+
+
+def test_limit_test_is_one_fixed_subset_for_every_run_seed(data_root):
+    from latentexp.data.tensors import limited_test_indices
+
+    subset = limited_test_indices(10000, 500)
+    assert len(subset) == 500 and np.all(np.diff(subset) > 0)  # original order, no repeats
+    assert np.array_equal(subset, limited_test_indices(10000, 500))
+    assert np.array_equal(limited_test_indices(100, None), np.arange(100))
+    cfg = {"name": "fashion_mnist", "root": str(data_root), "download": False, "limit_train": None,
+           "limit_test": 20, "val_fraction": 0.1, "augment": False, "mean": [0.5], "std": [0.5]}
+    first, second = (load_device_data(cfg, seed, torch.device("cpu")) for seed in (0, 1))
+    assert len(first.test_y) == 20 and torch.equal(first.test_x, second.test_x)

@@ -13,6 +13,7 @@ from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.collect import collect_runs
 from latentexp.report.published import published_values, table1_disagreement
 from latentexp.report.render import tex_escape
+from latentexp.report.tables import mean_std
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -30,7 +31,7 @@ def cell(cells: pd.DataFrame, loss: str, lam: float) -> pd.Series:
 
 def test_cells_have_exact_mean_std_and_seed_counts(sweep):
     runs = collect_runs([sweep])
-    assert len(runs) == 18 and set(runs["status"]) == {"finished", "failed", "started"}
+    assert len(runs) == 21 and set(runs["status"]) == {"finished", "failed", "started"}
     cells = summarise_cells(runs)
     base = cell(cells, "ce", 0.0)
     assert base["test_accuracy_mean"] == pytest.approx(89.0)
@@ -61,7 +62,7 @@ def test_report_markdown_and_latex_match_golden_files(sweep, tmp_path):
         assert text == (GOLDEN / name).read_text(), f"{name} differs from tests/golden/{name}"
     assert report["markdown"] == (tmp_path / "report" / "report.md").read_text()
     cells = pd.read_csv(tmp_path / "report" / "cells.csv")
-    assert len(cells) == 7 and {"test_accuracy_mean", "test_accuracy_std", "n", "seeds"} <= set(cells.columns)
+    assert len(cells) == 8 and {"test_accuracy_mean", "test_accuracy_std", "n", "seeds"} <= set(cells.columns)
 
 
 def test_marks_in_markdown(sweep, tmp_path):
@@ -70,13 +71,16 @@ def test_marks_in_markdown(sweep, tmp_path):
     assert "| Triplet | 0.5 | — | — | 0/3 (1 unfinished) |" in text
     assert "| Baseline | 0 | 89.00 ± 1.00 | 0.8900 ± 0.0100 | 3 | 88.59 ± 0.15 | 0.8867 ± 0.0020 |" in text
     # Improvement of Latent Boost (λ=0.25, 90.50) over the baseline (89.00): +1.69 %; the paper's +2.56 %.
-    assert "| 89.00 ± 1.00 | 90.00 ± 0.50 | 90.50 ± 0.50 | +1.69 |" in text and "| +2.56 |" in text
+    assert "| 89.00 ± 1.00 | 90.00 ± 0.50 | 90.50 ± 0.50 | 87.50 ± 0.50 | +1.69 |" in text
+    assert "| +2.56 |" in text
+    assert "| ArcFace | — | 87.50 ± 0.50 | 0.8750 ± 0.0050 | 3 |  |  |" in text  # no λ, no paper cell
 
 
 def test_figures_are_written_as_png_and_pdf(sweep, tmp_path):
     files = build_report([sweep], tmp_path / "r", formats=(), tsne=False)["files"]
     names = {f.name for f in files}
-    for stem in ("accuracy_vs_lambda_fashion_mnist-cnn", "alpha_beta_schedule_100_epochs"):
+    for stem in ("accuracy_vs_lambda_fashion_mnist-cnn", "alpha_beta_schedule_100_epochs",
+                 "training_curves_fashion_mnist-cnn", "pca_components_fashion_mnist-cnn"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= names
     assert all(f.stat().st_size > 1000 for f in files)
 
@@ -137,3 +141,49 @@ def test_published_values_are_complete_and_consistent():
 
 def test_latex_escaping():
     assert tex_escape("a_b 1 ± 2‡ λ {x} 5%") == r"a\_b 1 $\pm$ 2$^\ddagger$ $\lambda$ \{x\} 5\%"
+
+
+def test_published_values_only_beside_runs_with_the_papers_settings(tmp_path):
+    root = tmp_path / "outputs"
+    for seed in (0, 1):
+        finished(root, "magnet", 0.5, seed, 90.0, 90.0, alpha=5.0)  # not the paper's Magnet
+        finished(root, "ce", 0.0, seed, 88.0, 88.0, max_epochs=5)  # not the paper's protocol
+    text = build_report([root], tmp_path / "r", formats=("md",), with_figures=False)["markdown"]
+    assert "88.59" not in text and "89.07" not in text and "Paper accuracy" not in text
+    assert "| paper |" not in text
+
+
+def test_a_nan_metric_is_marked_and_never_picks_the_best_lambda(tmp_path):
+    root = tmp_path / "outputs"
+    for seed in range(3):
+        finished(root, "latent_boost", 0.5, seed, 90.0, float("nan") if seed == 0 else 95.0,
+                 silhouette=float("nan") if seed == 0 else 0.4)
+        finished(root, "latent_boost", 0.75, seed, 90.0, 94.0)
+    cells = summarise_cells(collect_runs([root]))
+    assert best_cells(cells).iloc[0]["lambda"] == 0.75  # 0.5's mean of 95 would miss a seed
+    text = build_report([root], tmp_path / "r", formats=("md",), with_figures=False)["markdown"]
+    assert "| Latent Boost | 0.5 | 90.00 ± 0.00 |" in text  # accuracy has all three seeds
+    nan_cell = cell(cells, "latent_boost", 0.5)
+    assert nan_cell["silhouette_test_n"] == 2 and mean_std(nan_cell, "silhouette_test", 3) == "0.400 ± 0.000‡"
+    assert mean_std(nan_cell, "test_accuracy", 2) == "90.00 ± 0.00"  # all three seeds: no mark
+
+
+def test_a_setting_missing_from_older_runs_is_not_the_same_as_null(tmp_path):
+    import yaml
+
+    root = tmp_path / "outputs"
+    old = finished(root, "magnet", 0.5, 0, 80.0, 80.0)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    del config["dataset"]["limit_test"]  # as written before dataset.limit_test existed
+    write_run(root / "old", config, test_accuracy=70.0, val_accuracy_best=70.0)
+    finished(root, "magnet", 0.5, 1, 90.0, 90.0)
+    cells = summarise_cells(collect_runs([root]))
+    assert sorted(cells["n"]) == [1, 2] and sorted(cells["test_accuracy_mean"]) == [70.0, 85.0]
+    assert set(cells["setup"]) == {"dataset.limit_test=<missing>", "dataset.limit_test=null"}
+
+
+def test_configs_of_other_tools_are_ignored(tmp_path):
+    finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.yaml").write_text("loss: mse\ndataset: foo\n")
+    assert len(collect_runs([tmp_path])) == 1

@@ -52,6 +52,8 @@ def test_every_lambda_zero_job_is_one_baseline_run_per_seed():
              for loss in ("magnet", "latent_boost", "contrastive", "center")}
     names.add(run_name({**base, "loss": {"name": "ce"}, "lambda": 0.75}))  # cross-entropy ignores λ
     assert len(names) == 1 and names.pop().startswith("fashion_mnist-cnn-ce-lam0-seed3-")
+    # An unknown name (another version's loss) is never folded into the baseline, even at λ = 0.
+    assert "-focal-lam0-" in run_name({**base, "loss": {"name": "focal"}, "lambda": 0})
     magnet = run_name({**base, "loss": {"name": "magnet"}, "lambda": 0.5})
     assert magnet.startswith("fashion_mnist-cnn-magnet-lam0.5-seed3-")
     # A head-replacing loss ignores the trainer's λ: no λ in its name, one run for every λ ...
@@ -135,3 +137,29 @@ def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp
     assert {r: r.stat().st_mtime_ns for r in results} == stamps
     dry = latentexp([*sweep, "--dry-run"], env, tmp_path)
     assert "4 distinct runs: 4 finished" in dry.stdout, dry.stdout
+
+
+def test_a_run_locked_by_a_live_job_is_left_to_it(tmp_path, compose_cfg):
+    import os
+    import socket
+    import time
+
+    from latentexp.train import run
+    from latentexp.train.lock import LOCK_FILE, STALE_SECONDS, RunLock, holder
+    from latentexp.train.run import default_run_dir, run_state
+
+    cfg = compose_cfg("loss=magnet", "lambda=0", "trainer.max_epochs=1", "dataset.limit_train=200")
+    run_dir = default_run_dir(cfg)
+    run_dir.mkdir(parents=True)
+    lock = run_dir / LOCK_FILE
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))  # alive
+    assert run(cfg)["status"] == "running elsewhere" and not (run_dir / "result.json").exists()
+    assert run_state(run_dir).startswith("running")
+    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1}))  # another host, fresh: alive
+    assert holder(run_dir) is not None and not RunLock(run_dir).acquire()
+    old = time.time() - STALE_SECONDS - 1
+    os.utime(lock, (old, old))  # no heartbeat for too long: stale
+    assert holder(run_dir) is None
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345}))  # a dead pid
+    result = run(cfg)
+    assert result["status"] == "finished" and not lock.exists()  # taken over, trained, released

@@ -7,10 +7,14 @@ averaged as if it were whole.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from latentexp.identity import BASELINE_LOSS
+
+log = logging.getLogger("latentexp")
 
 CELL_KEYS = ["dataset", "model", "setup", "loss", "loss_label", "lambda"]
 SETUP_KEYS = ["dataset", "model", "setup"]
@@ -35,6 +39,10 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
     rows = []
     for key, group in runs.groupby(CELL_KEYS, dropna=False, sort=True):
         finished = group[group["status"] == "finished"]
+        if finished["seed"].duplicated().any():  # unlike runs that no label tells apart: never average
+            log.warning("cell %s holds seed(s) %s twice; keeping one run each", key,
+                        sorted(set(finished.loc[finished["seed"].duplicated(), "seed"])))
+            finished = finished.drop_duplicates("seed")
         row = dict(zip(CELL_KEYS, key, strict=False))
         row["lambda"] = None if pd.isna(row["lambda"]) else float(row["lambda"])
         row.update({
@@ -43,7 +51,10 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
             "n_failed": int((group["status"] == "failed").sum()),
             "n_started": int((group["status"] == "started").sum()),
             "seeds": " ".join(str(s) for s in sorted(finished["seed"])),
+            "paper_settings": bool(group["paper_settings"].all()) if "paper_settings" in group else False,
         })
+        if "gmm_covariance" in finished:
+            row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]
         for metric in metrics:
             values = pd.to_numeric(finished[metric], errors="coerce").dropna().to_numpy(dtype=float)
@@ -61,7 +72,8 @@ def best_cells(cells: pd.DataFrame, by: str = "val_accuracy_best_mean") -> pd.Da
     (still flagged incomplete). Ties go to the smaller λ. The baseline is its own single cell.
     """
     chosen = []
-    for _, group in cells[cells["n"] > 0].groupby(["dataset", "model", "setup", "loss_label"], dropna=False):
+    scored = cells[(cells["n"] > 0) & (cells[by.replace("_mean", "_n")] == cells["n"])]  # no seed missing it
+    for _, group in scored.groupby(["dataset", "model", "setup", "loss_label"], dropna=False):
         pool = group[group["complete"]] if group["complete"].any() else group
         pool = pool.sort_values([by, "lambda"], ascending=[False, True], na_position="last")
         chosen.append(pool.iloc[0])

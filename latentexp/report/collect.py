@@ -8,6 +8,7 @@ so a run reached through two paths, or copied to two output roots, counts once.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import yaml
 
 from latentexp.analysis import ANALYSIS_FILE
 from latentexp.errors import DataError
-from latentexp.identity import identity_dict, identity_hash, run_fields
+from latentexp.identity import identity_dict, identity_hash, plain_config, run_fields
 from latentexp.losses import LOSSES
+from latentexp.report.published import PAPER_MODELS, published_values
 
 RESULT_METRICS = ("test_accuracy", "test_micro_f1", "test_macro_f1", "val_accuracy_best", "epochs_run",
                   "best_epoch", "epoch_seconds_mean", "train_seconds", "silhouette_test")
@@ -25,6 +27,8 @@ RESULT_METRICS = ("test_accuracy", "test_micro_f1", "test_macro_f1", "val_accura
 CLUSTER_PARTS = ("kmeans", "gmm", "true_labels")
 # Readable fields that are table rows already, never part of a setup or loss label.
 ROW_KEYS = ("seed", "lambda", "dataset.name", "model.name", "loss.name")
+# A setting absent from a run's config (an older version of the configs), told apart from null.
+MISSING = "<missing>"
 
 
 def find_run_dirs(paths: list[str | Path]) -> list[Path]:
@@ -50,12 +54,14 @@ def load_run(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, yaml.YAMLError) as err:
         raise DataError(f"{run_dir} holds an unreadable result.json or config.yaml ({err}); "
                         f"move it away or delete it and re-run its sweep.") from err
-    if not isinstance(config, dict) or "loss" not in config or "dataset" not in config:
-        return None
+    parts = ("loss", "dataset", "model")
+    if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in parts):
+        return None  # some other tool's config.yaml
     row: dict[str, Any] = {**run_fields(config), "run_dir": str(run_dir), "identity": identity_hash(config),
                            "status": result.get("status", "finished") if result else "started",
                            "max_epochs": (config.get("trainer") or {}).get("max_epochs")}
     row["settings"] = _flatten(identity_dict(config))
+    row["paper_settings"] = _has_paper_settings(row)
     for key in RESULT_METRICS:
         row[key] = (result or {}).get(key) if row["status"] == "finished" else None
     analysis_path = run_dir / ANALYSIS_FILE
@@ -64,7 +70,33 @@ def load_run(run_dir: Path) -> dict[str, Any] | None:
         for part in CLUSTER_PARTS:
             for metric, value in (analysis.get(part) or {}).items():
                 row[f"cluster.{part}.{metric}"] = value
+        row["gmm_covariance"] = analysis.get("gmm_covariance")
     return row
+
+
+def _has_paper_settings(row: dict) -> bool:
+    """True when the run is the paper's own setup for its loss: every identity setting but the
+    seed and λ equals that of `experiment=paper_<dataset> loss=<loss>` (so no data limits, no
+    other epochs, optimizer or loss parameters)."""
+    if PAPER_MODELS.get(row["dataset"]) != row["model"] or row["loss"] not in _published_losses():
+        return False
+    mine = {k: v for k, v in row["settings"].items() if k not in ("seed", "lambda")}
+    return mine == _paper_settings(row["dataset"], row["loss"])
+
+
+@cache
+def _published_losses() -> frozenset[str]:
+    return frozenset(published_values()["loss"])
+
+
+@cache
+def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
+    from latentexp.presets import compose_config
+
+    lam = "0" if loss == "ce" else "0.5"
+    cfg = compose_config([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"])
+    flat = _flatten(identity_dict(plain_config(cfg)))
+    return {k: v for k, v in flat.items() if k not in ("seed", "lambda")}
 
 
 def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
@@ -98,16 +130,18 @@ def _labels(frame: pd.DataFrame, keep, group_by: list[str]) -> list[str]:
     labels = [""] * len(frame)
     position = {index: i for i, index in enumerate(frame.index)}
     for _, group in frame.groupby(group_by, dropna=False, sort=False):
+        settings = [row["settings"] for _, row in group.iterrows()]
         varying = sorted({key for _, row in group.iterrows() for key in row["settings"]
                           if key not in ROW_KEYS and keep(key, row)
-                          and len({json.dumps(r["settings"].get(key)) for _, r in group.iterrows()}) > 1})
+                          and len({json.dumps(s.get(key, MISSING), sort_keys=True) for s in settings}) > 1})
         for index, row in group.iterrows():
-            labels[position[index]] = ", ".join(f"{k}={_short(row['settings'].get(k))}" for k in varying)
+            settings = row["settings"]
+            labels[position[index]] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying)
     return labels
 
 
 def _short(value: Any) -> str:
-    return "unset" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
+    return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:

@@ -14,7 +14,15 @@ from latentexp.analysis import TSNE_FILE, analyze
 from latentexp.errors import DataError
 from latentexp.losses import alpha_beta_schedule
 from latentexp.report import published
-from latentexp.report.tables import DISPLAY_NAMES, by_setup, loss_name, ordered, setup_key, setup_title
+from latentexp.report.tables import (
+    DISPLAY_NAMES,
+    by_setup,
+    lambda_text,
+    loss_name,
+    ordered,
+    setup_key,
+    setup_title,
+)
 
 log = logging.getLogger("latentexp")
 
@@ -51,7 +59,7 @@ def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
             std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
             ax.plot(lam, mean, "o-", color=color, label=loss_name(curve.iloc[0]))
             ax.fill_between(lam, mean - std, mean + std, color=color, alpha=0.2)
-            if published.is_paper_setup(first["dataset"], first["model"]) and label == curve.iloc[0]["loss"]:
+            if curve["paper_settings"].all():
                 paper = [published.grid_value(first["dataset"], label, x, "accuracy") for x in lam]
                 points = [(x, float(p.mean)) for x, p in zip(lam, paper, strict=False) if p]
                 if points:
@@ -92,7 +100,10 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
             if not frames:
                 continue
             plotted = True
-            label = f"{loss_name(cell)} (λ = {cell['lambda']:g})" if cell["loss"] != "ce" else loss_name(cell)
+            lam = lambda_text(cell["lambda"])
+            label = loss_name(cell)
+            if cell["loss"] != "ce" and lam != "—":
+                label += f" (λ = {lam})"
             for ax, column in ((acc_ax, "val_accuracy"), (loss_ax, "train_loss")):
                 curve = _mean_by_epoch(frames, column)
                 ax.plot(curve["epoch"], curve["mean"], color=f"C{index % 10}", label=label)
@@ -155,7 +166,8 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
         for ax, (cell, trial, (points, labels)) in zip(axes, panels, strict=False):
             cmap = "tab10" if labels.max() < 10 else "tab20"
             ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=cmap, s=1.5, linewidths=0, rasterized=True)
-            lam = "" if cell["loss"] == "ce" else f", λ = {cell['lambda']:g}"
+            lam = "" if cell["loss"] == "ce" or lambda_text(cell["lambda"]) == "—" else \
+                f", λ = {lambda_text(cell['lambda'])}"
             name = DISPLAY_NAMES.get(cell["loss"], cell["loss"])
             ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=9)
             ax.set_xticks([])

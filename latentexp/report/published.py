@@ -49,10 +49,6 @@ def lookup(table: int, dataset: str, loss: str, lam: float | None, metric: str) 
     return Published(row["mean"], row["std"], int(row["table"]))
 
 
-def is_paper_setup(dataset: str, model: str) -> bool:
-    return PAPER_MODELS.get(dataset) == model
-
-
 def grid_value(dataset: str, loss: str, lam: float | None, metric: str) -> Published | None:
     """A λ-sweep cell's published value: Table 8 for Latent Boost, else the appendix table."""
     table = LATENT_BOOST_TABLE if loss == "latent_boost" else APPENDIX_TABLES.get(dataset)

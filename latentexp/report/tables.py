@@ -21,7 +21,8 @@ DISPLAY_NAMES = {
 LOSS_ORDER = {name: i for i, name in enumerate(LOSSES)}
 INCOMPLETE = "‡"
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
-INCOMPLETE_NOTE = f"{INCOMPLETE}: fewer finished seeds than the sweep asked for (see Seeds)."
+INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "
+                   f"unfinished runs, see Seeds, or a metric that is NaN or absent in a finished run).")
 IMPROVEMENT_LOSS = "latent_boost"
 
 
@@ -35,11 +36,14 @@ class Table:
 
 
 def mean_std(cell, metric: str, digits: int) -> str:
+    """``mean ± std``, marked when fewer seeds than asked have this metric (failed, unfinished,
+    or a NaN/absent value in a finished run)."""
     mean, std = cell.get(f"{metric}_mean"), cell.get(f"{metric}_std")
     if mean is None or _missing(mean):
         return "—"
     text = f"{mean:.{digits}f}" if _missing(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return text if cell["complete"] else text + INCOMPLETE
+    complete = cell.get(f"{metric}_n", 0) >= cell["seeds_asked"]
+    return text if complete else text + INCOMPLETE
 
 
 def seeds_text(cell) -> str:
@@ -97,7 +101,7 @@ def by_setup(cells: pd.DataFrame):
 def sweep_tables(cells: pd.DataFrame) -> list[Table]:
     tables = []
     for first, group in by_setup(cells):
-        paper = published.is_paper_setup(first["dataset"], first["model"])
+        paper = bool(group["paper_settings"].any())
         columns = ["Loss", "λ", "Accuracy (%)", "Micro-F1", "Seeds"]
         if paper:
             columns += ["Paper accuracy", "Paper micro-F1"]
@@ -111,13 +115,15 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
                 row += [ref.text() if ref else "" for ref in refs]
                 main = published.table1_disagreement(cell["dataset"], cell["loss"], cell["lambda"],
                                                      "accuracy")
-                if main and cell["loss_label"] == cell["loss"]:
+                if main and cell["paper_settings"]:
                     disagreements.append(f"{loss_name(cell)} λ={lambda_text(cell['lambda'])}: {main.text()}")
             table.rows.append(row)
         table.notes = [STD_NOTE, INCOMPLETE_NOTE]
         if paper:
             table.notes.append("Paper: the appendix grids (Tables 5-7; Table 8 for Latent Boost), λ = 0 from "
-                               "Table 1; shown for the paper's own loss settings only.")
+                               "Table 1; shown only beside runs with the paper's own settings (the "
+                               "experiment=paper_<dataset> config: full data, 100 epochs, default loss "
+                               "parameters).")
         if disagreements:
             table.notes.append("The paper's Table 1 prints other accuracies for: "
                                + "; ".join(disagreements) + ".")
@@ -126,7 +132,7 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
 
 
 def _reference(cell, metric: str) -> published.Published | None:
-    if cell["loss_label"] != cell["loss"]:  # non-default loss parameters: the paper has no such cell
+    if not cell["paper_settings"]:  # other epochs, data limits, loss parameters...: not the paper's cell
         return None
     if is_baseline_cell(cell):
         return published.lookup(1, cell["dataset"], "ce", 0.0, metric)
@@ -164,7 +170,7 @@ def summary_table(best: pd.DataFrame) -> Table:
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
-        paper = published.is_paper_setup(first["dataset"], first["model"])
+        paper = bool(group["paper_settings"].any())
         table.rows.append([setup, "λ", "ours", *[lambda_text(by_label[x]["lambda"]) if x in by_label else "—"
                                                  for x in labels]] + ([""] if with_improvement else []))
         for metric, label, digits, pub_metric in SUMMARY_ROWS:
@@ -173,8 +179,9 @@ def summary_table(best: pd.DataFrame) -> Table:
             if with_improvement:
                 row.append(_improvement_of(by_label, metric))
             table.rows.append(row)
-            if paper and pub_metric:
-                refs = [published.lookup(2, first["dataset"], x, None, pub_metric) for x in labels]
+            refs = [_paper_summary(by_label, x, 2, first["dataset"], pub_metric) for x in labels] \
+                if paper and pub_metric else []
+            if any(refs):
                 row = [setup, label, "paper", *[r.text() if r else "" for r in refs]]
                 if with_improvement:
                     row.append(_paper_improvement(refs, labels))
@@ -184,9 +191,16 @@ def summary_table(best: pd.DataFrame) -> Table:
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Each loss at the λ with the best mean validation accuracy (choosing by test accuracy "
                    "would leak the test set); ties go to the smaller λ.",
-                   "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / baseline × 100.",
+                   "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / |baseline| × 100.",
                    "Paper: Table 2 (its best λ: 0.75 for Fashion-MNIST and CIFAR-10, 0.5 for CIFAR-100)."]
     return table
+
+
+def _paper_summary(by_label: dict, label: str, table: int, dataset: str, metric: str):
+    """The paper's Table 2/3 value for a loss column, when our runs of it use the paper's settings."""
+    if label not in by_label or not by_label[label]["paper_settings"]:
+        return None
+    return published.lookup(table, dataset, label, None, metric)
 
 
 def _improvement_of(by_label: dict, metric: str) -> str:
@@ -218,8 +232,8 @@ def silhouette_table(best: pd.DataFrame) -> Table:
         if with_improvement:
             row.append(_improvement_of(by_label, "silhouette_test"))
         table.rows.append(row)
-        if published.is_paper_setup(first["dataset"], first["model"]):
-            refs = [published.lookup(3, first["dataset"], x, None, "silhouette") for x in labels]
+        refs = [_paper_summary(by_label, x, 3, first["dataset"], "silhouette") for x in labels]
+        if any(refs):
             row = [setup, "paper", *[r.text() if r else "" for r in refs]]
             if with_improvement:
                 row.append(_paper_improvement(refs, labels))
@@ -250,16 +264,16 @@ def cluster_table(cells: pd.DataFrame) -> Table | None:
     if count not in cells or not (cells[count] > 0).any():
         return None
     table = Table("cluster_quality", "Cluster quality of the test latents (`latentexp analyze`)",
-                  ["Setup", "Loss", "λ", "Analysed", *[header for _, header, _ in CLUSTER_COLUMNS]])
+                  ["Setup", "Loss", "λ", "Analysed", "GMM cov.",
+                   *[header for _, header, _ in CLUSTER_COLUMNS]])
     for first, group in by_setup(cells[cells[count] > 0]):
         for _, cell in group.iterrows():
-            analysed = {**cell, "complete": cell[count] >= cell["seeds_asked"]}
             table.rows.append([setup_title(first), loss_name(cell), lambda_text(cell["lambda"]),
-                               f"{int(cell[count])}/{cell['seeds_asked']}",
-                               *[mean_std(analysed, column, digits)
-                                 for column, _, digits in CLUSTER_COLUMNS]])
+                               f"{int(cell[count])}/{cell['seeds_asked']}", cell.get("gmm_covariance") or "",
+                               *[mean_std(cell, column, digits) for column, _, digits in CLUSTER_COLUMNS]])
     table.notes = [STD_NOTE, f"{INCOMPLETE}: fewer analysed seeds than the sweep asked for (see Analysed).",
-                   "K-Means and a diagonal Gaussian mixture with k = classes, scored against the true labels "
+                   "K-Means and a Gaussian mixture (covariance type in GMM cov.; a cell that lists two mixes "
+                   "analyses) with k = classes, scored against the true labels "
                    "(acc. after Hungarian matching); silhouette, Davies-Bouldin and Calinski-Harabasz of the "
                    "true-label partition."]
     return table

@@ -27,6 +27,7 @@ from latentexp.losses import LOSSES, build_loss
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.models import build_model
 from latentexp.runtime import configure_backends, device_name, resolve_device, seed_everything, versions
+from latentexp.train.lock import RunLock, holder
 from latentexp.train.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("latentexp")
@@ -41,10 +42,14 @@ def default_run_dir(cfg: DictConfig) -> Path:
 
 
 def run_state(run_dir: Path) -> str:
-    """``finished`` or ``failed`` (result.json), ``started (epoch k)`` (a checkpoint), else ``new``."""
+    """``finished`` or ``failed`` (result.json), ``running`` (a live lock), ``started (epoch k)``
+    (a checkpoint), else ``new``."""
     result_path = run_dir / RESULT_FILE
     if result_path.exists():
         return str(read_json(result_path).get("status", "finished"))
+    busy = holder(run_dir)
+    if busy is not None:
+        return f"running (host {busy.get('host')}, pid {busy.get('pid')})"
     if (run_dir / HISTORY_FILE).exists():
         epochs = max(0, len((run_dir / HISTORY_FILE).read_text().splitlines()) - 1)
         return f"started (epoch {epochs})"
@@ -66,6 +71,22 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
         log.info("%s already %s; not training again", run_dir, result.get("status", "done"))
         return result
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        busy = holder(run_dir) or {}
+        log.info("%s is being trained by another job (host %s, pid %s); leaving it to that job",
+                 run_dir, busy.get("host"), busy.get("pid"))
+        return {"run_name": run_dir.name, "status": "running elsewhere", "holder": busy}
+    try:
+        return _train(cfg, run_dir, lock)
+    finally:
+        lock.release()
+
+
+def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
+    result_path = run_dir / RESULT_FILE
+    if result_path.exists():  # finished by another job between our check and our lock
+        return read_json(result_path)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(plain_config(cfg)))
 
     device = resolve_device(cfg.device)
@@ -87,6 +108,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                       scheduler_cfg=cfg.lr_scheduler, augment=bool(cfg.dataset.augment),
                       checkpoint_path=run_dir / CHECKPOINT_FILE,
                       history_path=run_dir / HISTORY_FILE)
+    trainer.on_epoch_end = lock.refresh  # the lock's heartbeat
     trainer.resume()
     log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
              run_dir.name, cfg.model.name, device, len(data.train_y), len(data.val_y),

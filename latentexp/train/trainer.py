@@ -66,6 +66,7 @@ class Trainer:
         self.stopped_early = False
         self.history: list[dict] = []
         self.best_state: dict | None = None
+        self.on_epoch_end = None  # called after each epoch's checkpoint (run.py: the lock's heartbeat)
         progress = trainer_cfg.get("progress", "auto")
         self.progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
 
@@ -177,6 +178,8 @@ class Trainer:
             self.stopped_early = self.stopper.should_stop
             self.history.append(row)
             self.save()
+            if self.on_epoch_end is not None:
+                self.on_epoch_end()
             log.info(
                 "epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  lr %.2g  %.1fs%s",
                 row["epoch"], self.max_epochs, row["train_loss"], row["train_accuracy"],
