@@ -28,6 +28,7 @@ commands:
                       `latentexp analyze --help` for options.
   report PATH...      the paper's tables (Markdown, LaTeX, CSV) and figures from the runs under
                       PATH, e.g. `latentexp report outputs`; `latentexp report --help`.
+  status PATH...      every run under PATH: failed, running, resumable, started or finished.
   bench [--quick]     trainer vs a minimal PyTorch loop, each loss vs cross-entropy, test
                       evaluation and PCA timings; `latentexp bench --help`.
 
@@ -100,8 +101,42 @@ def _override_key(arg: str) -> str:
     return arg.lstrip("+~").split("=", 1)[0]
 
 
+def config_groups() -> dict[str, list[str]]:
+    """Each config group of conf/ and its options (the YAML files in it)."""
+    root = Path(config_dir())
+    return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in sorted(root.iterdir()) if d.is_dir()}
+
+
+def check_group_choices(args: list[str]) -> None:
+    """Refuse an unknown option of a config group (``loss=latent_boots``) before Hydra composes,
+    with the valid options, as a ConfigError (exit 2)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    groups = config_groups()
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg or _override_key(arg) not in groups:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except OverrideParseException as err:
+            raise ConfigError(f"cannot parse the override {arg!r}: {err}") from None
+        group = override.key_or_group
+        sweep = override.is_sweep_override()
+        values = list(override.sweep_string_iterator()) if sweep else [override.value()]
+        for value in values:
+            if value is not None and str(value) not in groups[group]:
+                raise ConfigError(f"{group}={value} is not an option of the {group} group; valid options: "
+                                  f"{', '.join(groups[group])} (the files in conf/{group}/).")
+
+
 def train_command(args: list[str]) -> None:
     global _dry_run_plan
+    try:
+        check_group_choices(args)
+    except ConfigError as err:
+        report_error(err)
     dry_run = "--dry-run" in args
     if dry_run:
         args = [a for a in args if a != "--dry-run"]
@@ -132,10 +167,10 @@ def train_command(args: list[str]) -> None:
 def _print_plan_summary(plan: list[dict]) -> None:
     states = [p["state"] for p in plan if not p["state"].startswith("same run")]
     counts = {s: sum(1 for x in states if x.split(" ")[0] == s)
-              for s in ("finished", "failed", "running", "started", "new")}
+              for s in ("finished", "failed", "running", "resumable", "started", "new")}
     running = f"{counts['running']} running in another job, " if counts["running"] else ""
     print(f"{len(plan)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
-          f"{counts['failed']} failed, {running}{counts['started']} started (will resume), "
+          f"{counts['failed']} failed, {running}{counts['resumable'] + counts['started']} to resume, "
           f"{counts['new']} new.")
 
 
@@ -149,6 +184,12 @@ def report_command(args: list[str]) -> None:
     from latentexp.report import main as report_main
 
     _run_reporting_errors(report_main, args)
+
+
+def status_command(args: list[str]) -> None:
+    from latentexp.status import main as status_main
+
+    _run_reporting_errors(status_main, args)
 
 
 def bench_command(args: list[str]) -> None:
@@ -165,7 +206,7 @@ def _run_reporting_errors(command, args: list[str]) -> None:
 
 
 COMMANDS = {"train": train_command, "analyze": analyze_command, "report": report_command,
-            "bench": bench_command}
+            "status": status_command, "bench": bench_command}
 
 
 def main(argv: list[str] | None = None) -> None:

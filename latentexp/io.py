@@ -1,9 +1,14 @@
-"""Atomic file writes: write to a temporary file in the same directory, then rename."""
+"""Atomic file writes: write to a temporary file in the same directory, then rename.
+
+For fault tests, ``LATENTEXP_FAULT=<file name>:<n>`` kills the process (SIGKILL) in the middle of
+its n-th write of that file: half of the temporary file written, nothing renamed.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +27,35 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "w"
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
+            _fault_point(path, f)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+FAULT_ENV = "LATENTEXP_FAULT"
+_writes: dict[str, int] = {}
+
+
+def _fault_point(path: Path, f) -> None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec or spec.rpartition(":")[0] != path.name:
+        return
+    _writes[path.name] = _writes.get(path.name, 0) + 1
+    if _writes[path.name] == int(spec.rpartition(":")[2]):
+        f.truncate(max(0, f.tell() // 2))  # a half-written temporary file
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def remove_partial_writes(directory: Path) -> list[Path]:
+    """Delete temporary files that a killed atomic write left behind (they were never renamed)."""
+    leftovers = sorted(Path(directory).glob(".*.tmp"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
 
 
 def write_json(path: str | Path, data: Any) -> None:

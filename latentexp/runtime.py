@@ -10,10 +10,39 @@ import torch
 
 from latentexp.errors import ConfigError
 
+# The GPU this process claimed (an open, locked file); kept for the process's lifetime.
+_claimed_gpu = None
+
+
+def claim_free_gpu(count: int, lock_dir: str | None = None) -> int:
+    """The first GPU no other latentexp process on this node holds (a flock per GPU), so parallel
+    jobs of a joblib sweep get one GPU each; GPU 0 if every one is taken."""
+    global _claimed_gpu
+    import fcntl
+    import os
+    import tempfile
+
+    if _claimed_gpu is not None:
+        return _claimed_gpu[0]
+    lock_dir = lock_dir or tempfile.gettempdir()
+    for index in range(count):
+        handle = open(os.path.join(lock_dir, f"latentexp-gpu-{index}.lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _claimed_gpu = (index, handle)
+        return index
+    return 0
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        count = torch.cuda.device_count()
+        return torch.device(f"cuda:{claim_free_gpu(count)}" if count > 1 else "cuda")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():

@@ -189,3 +189,24 @@ def test_presets_compose_and_run_one_tiny_epoch(compose_cfg, preset, checks):
         tiny = ["trainer.max_epochs=1", "dataset.limit_train=200"]
     result = run(compose_cfg(f"experiment={preset}", *tiny))
     assert result["status"] == "finished" and result["epochs_run"] == 1
+
+
+def test_device_auto_claims_a_free_gpu_per_process(tmp_path, monkeypatch):
+    """joblib jobs on a multi-GPU node: each process takes the first GPU no other one holds."""
+    import fcntl
+
+    from latentexp import runtime
+
+    monkeypatch.setattr(runtime, "_claimed_gpu", None)
+    held = open(tmp_path / "latentexp-gpu-0.lock", "w")  # noqa: SIM115  (another job holds GPU 0)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    import subprocess
+    import sys
+    code = ("import fcntl, sys\nfrom latentexp import runtime\n"
+            f"print(runtime.claim_free_gpu(3, {str(tmp_path)!r}))")
+    # flock is per open file description: a second process sees GPU 0 taken.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "1", out.stderr
+    held.close()
+    assert runtime.claim_free_gpu(3, str(tmp_path)) == 0  # free again
+    assert runtime.claim_free_gpu(3, str(tmp_path)) == 0  # a process keeps its GPU

@@ -98,7 +98,7 @@ def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(tmp_path, cli_env
     parsed = {(n.split("-")[2], float(n.split("-")[3][3:]), int(n.split("-")[4][4:])) for n in names}
     cells, seeds = {(loss, lam) for loss, lam, _ in parsed}, {seed for *_, seed in parsed}
     assert cells == published_cells(1, "fashion_mnist") and seeds == set(range(5))
-    assert "80 jobs, 65 distinct runs: 0 finished, 0 failed, 0 started (will resume), 65 new." in out.stdout
+    assert "80 jobs, 65 distinct runs: 0 finished, 0 failed, 0 to resume, 65 new." in out.stdout
     assert list(tmp_path.iterdir()) == []  # no outputs/, no Hydra files
 
 

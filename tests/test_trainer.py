@@ -160,3 +160,17 @@ def test_cifar_runs_end_to_end(compose_cfg, overrides):
     result = run(cfg)
     assert result["status"] == "finished" and 0.0 <= result["test_accuracy"] <= 100.0
     assert result["num_test"] in (40, 100)
+
+
+def test_cuda_out_of_memory_names_the_batch_size_to_lower(compose_cfg, monkeypatch, tmp_path):
+    from latentexp.errors import ConfigError
+    from latentexp.train.trainer import Trainer
+
+    def out_of_memory(self):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "fit", out_of_memory)
+    cfg = compose_cfg("trainer.max_epochs=1", "dataset.limit_train=300")
+    with pytest.raises(ConfigError, match=r"trainer.batch_size=128 .*trainer.batch_size=64"):
+        run(cfg)
+    assert not list((tmp_path / "outputs" / "runs").glob("*/result.json"))  # nothing recorded as done

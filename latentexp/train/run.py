@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from latentexp.analysis import save_latents
 from latentexp.config import loss_params, model_params, validate_config
 from latentexp.data import load_device_data
+from latentexp.errors import ConfigError
 from latentexp.identity import (
     BASELINE_LOSS,
     identity_hash,
@@ -22,7 +24,7 @@ from latentexp.identity import (
     run_fields,
     run_name,
 )
-from latentexp.io import read_json, write_json, write_text
+from latentexp.io import read_json, remove_partial_writes, write_json, write_text
 from latentexp.losses import LOSSES, build_loss
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.models import build_model
@@ -42,18 +44,18 @@ def default_run_dir(cfg: DictConfig) -> Path:
 
 
 def run_state(run_dir: Path) -> str:
-    """``finished`` or ``failed`` (result.json), ``running`` (a live lock), ``started (epoch k)``
-    (a checkpoint), else ``new``."""
+    """``finished`` or ``failed`` (result.json), ``running`` (a live lock), ``resumable (epoch k)``
+    (a checkpoint to resume from), ``started`` (a directory with no complete epoch), else ``new``."""
     result_path = run_dir / RESULT_FILE
     if result_path.exists():
         return str(read_json(result_path).get("status", "finished"))
     busy = holder(run_dir)
     if busy is not None:
         return f"running (host {busy.get('host')}, pid {busy.get('pid')})"
-    if (run_dir / HISTORY_FILE).exists():
+    if (run_dir / CHECKPOINT_FILE).exists() and (run_dir / HISTORY_FILE).exists():
         epochs = max(0, len((run_dir / HISTORY_FILE).read_text().splitlines()) - 1)
-        return f"started (epoch {epochs})"
-    return "new"
+        return f"resumable (after epoch {epochs})"
+    return "started (no epoch finished)" if (run_dir / "config.yaml").exists() else "new"
 
 
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
@@ -87,6 +89,8 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
     result_path = run_dir / RESULT_FILE
     if result_path.exists():  # finished by another job between our check and our lock
         return read_json(result_path)
+    for leftover in remove_partial_writes(run_dir):
+        log.info("removed %s, left half-written by a killed run", leftover.name)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(plain_config(cfg)))
 
     device = resolve_device(cfg.device)
@@ -125,7 +129,8 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
     }
     started = time.perf_counter()
     try:
-        trainer.fit()
+        with _out_of_memory_as_advice(cfg):
+            trainer.fit()
     except TrainingDiverged as e:
         result = {**base, "status": "failed", "reason": str(e), "epochs_run": trainer.epoch,
                   "finished_at": _now()}
@@ -135,7 +140,8 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
 
     trainer.restore_best()
     eval_start = time.perf_counter()
-    pred, labels, latents = trainer.predict("test", with_latents=True)
+    with _out_of_memory_as_advice(cfg):
+        pred, labels, latents = trainer.predict("test", with_latents=True)
     save_latents(run_dir, latents, labels, pred)  # for `latentexp analyze`, without retraining
     test = classification_metrics(labels, pred)
     sil = silhouette(latents, labels, device=device)  # on the run's device: seconds, not minutes
@@ -168,6 +174,22 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
              result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
              result["epochs_run"])
     return result
+
+
+@contextlib.contextmanager
+def _out_of_memory_as_advice(cfg: DictConfig):
+    """CUDA out of memory becomes a ConfigError naming the batch size to lower. Nothing is
+    recorded as done: the epochs checkpointed so far stay, and a smaller batch is a new run."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        batch, eval_batch = int(cfg.trainer.batch_size), int(cfg.trainer.eval_batch_size)
+        raise ConfigError(
+            f"CUDA ran out of memory on device={cfg.device} with trainer.batch_size={batch} and "
+            f"trainer.eval_batch_size={eval_batch} ({cfg.model.name} on {cfg.dataset.name}). Lower them, "
+            f"e.g. "
+            f"trainer.batch_size={max(1, batch // 2)} trainer.eval_batch_size={max(1, eval_batch // 4)}, "
+            f"or free the GPU of other processes.") from None
 
 
 def _as_baseline_if_equivalent(cfg: DictConfig) -> DictConfig:

@@ -1,0 +1,86 @@
+"""[5/5] Never lose a run: kills in the middle of a write, NaN runs inside a sweep, `status`, and
+sweeps through the joblib and submitit launchers. Real `latentexp` subprocesses on tiny data."""
+
+import json
+import os
+
+import pytest
+from test_cli import latentexp, result_files
+
+pytestmark = pytest.mark.slow
+
+RUN = ["train", "loss=latent_boost", "trainer.max_epochs=3", "dataset.limit_train=600",
+       "trainer.batch_size=32", "device=cpu"]
+COMPARED = ("test_accuracy", "test_micro_f1", "val_accuracy_best", "best_epoch", "epochs_run",
+            "silhouette_test", "pca_components")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_root):
+    cwd = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": ""}
+    out = latentexp(RUN, env, cwd)
+    assert out.returncode == 0, out.stderr
+    (result,) = result_files(cwd / "outputs")
+    return json.loads(result.read_text())
+
+
+@pytest.mark.parametrize("fault", ["checkpoint.pt:2", "history.csv:3", "test_latents.npz:1", "result.json:1"])
+def test_a_kill_in_the_middle_of_a_write_resumes_to_the_same_result(tmp_path, cli_env, reference, fault):
+    killed = latentexp(RUN, {**cli_env, "LATENTEXP_FAULT": fault}, tmp_path)
+    assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])  # SIGKILLed mid-write
+    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert list(run_dir.glob(".*.tmp")), "the fault left no half-written temporary file"
+    assert not (run_dir / "result.json").exists()
+    resumed = latentexp(RUN, cli_env, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(run_dir.glob(".*.tmp"))  # cleaned up; every real file is whole
+    result = json.loads((run_dir / "result.json").read_text())
+    assert run_dir.name == reference["run_name"]
+    for key in COMPARED:
+        assert result[key] == reference[key], key
+
+
+def test_a_nan_run_fails_alone_and_the_sweep_goes_on(tmp_path, cli_env):
+    sweep = ["train", "-m", "optimizer.lr=1e-3,1e12", "loss=magnet", "lambda=0.5", "trainer.max_epochs=2",
+             "dataset.limit_train=300", "device=cpu"]
+    out = latentexp(sweep, cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(r.read_text()) for r in result_files(tmp_path / "outputs")]
+    assert sorted(r["status"] for r in results) == ["failed", "finished"]
+    failed = next(r for r in results if r["status"] == "failed")
+    assert "became nan" in failed["reason"] or "became inf" in failed["reason"]
+    status = latentexp(["status", "outputs"], cli_env, tmp_path)
+    assert status.returncode == 0 and "2 runs: 1 failed, 1 finished" in status.stdout, status.stdout
+    assert status.stdout.splitlines()[0].startswith("failed")  # failures first
+    report = latentexp(["report", "outputs", "--no-figures"], cli_env, tmp_path)
+    assert report.returncode == 0 and "0/1 (1 failed)" in report.stdout, report.stdout
+    again = latentexp(sweep, cli_env, tmp_path)  # a failed run is recorded, not retried blindly
+    assert again.stdout.count("not training again") + again.stderr.count("not training again") == 2
+
+
+def test_status_lists_resumable_and_unstarted_runs(tmp_path, cli_env):
+    runs = tmp_path / "outputs" / "runs"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / "config.yaml").write_text("loss: {name: ce}\n")
+    (runs / "b").mkdir()
+    for name in ("config.yaml", "checkpoint.pt"):
+        (runs / "b" / name).write_text("x")
+    (runs / "b" / "history.csv").write_text("epoch\n1\n2\n")
+    out = latentexp(["status", "outputs"], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "resumable (after epoch 2)" in out.stdout and "started (no epoch finished)" in out.stdout
+
+
+@pytest.mark.parametrize("launcher", [
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"],
+])
+def test_a_two_job_sweep_through_a_parallel_launcher(tmp_path, cli_env, launcher):
+    sweep = ["train", "-m", *launcher, "loss=magnet", "lambda=0,0.5", "trainer.max_epochs=1",
+             "dataset.limit_train=300", "dataset.limit_test=200", "device=cpu"]
+    out = latentexp(sweep, cli_env, tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = [json.loads(r.read_text()) for r in result_files(tmp_path / "outputs")]
+    assert sorted(r["run"]["loss"] for r in results) == ["ce", "magnet"]
+    assert all(r["status"] == "finished" for r in results)
