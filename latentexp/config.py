@@ -46,8 +46,9 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("dataset.limit_train", "dataset.limit_test"):
         _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
     _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
-    for key in ("dataset.augment", "trainer.compile"):
+    for key in ("dataset.augment", "trainer.compile", "trainer.amp", "trainer.channels_last"):
         _check(cfg, key, lambda v: isinstance(v, bool), "true or false")
+    _check(cfg, "trainer.progress", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
     for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
         _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
     _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),
@@ -102,6 +103,24 @@ def _validate_loss(cfg: DictConfig) -> None:
 
         _check(cfg, "loss.momentum", lambda v: v in MOMENTUM_MODES, f"one of {', '.join(MOMENTUM_MODES)}")
     check_loss_name_and_parameters(cfg.loss.name, loss_params(cfg))  # unknown keys name the valid ones
+    _check_loss_parameter_types(cfg, LOSSES[cfg.loss.name])
+
+
+def _check_loss_parameter_types(cfg: DictConfig, loss_cls) -> None:
+    """Each loss parameter has the type of its default (a number, a bool, a string)."""
+    import inspect
+
+    for name, param in inspect.signature(loss_cls).parameters.items():
+        if name not in cfg.loss:
+            continue
+        default = param.default
+        if isinstance(default, bool):
+            _check(cfg, f"loss.{name}", lambda v: isinstance(v, bool), "true or false")
+        elif isinstance(default, (int, float)):
+            _check(cfg, f"loss.{name}", _is_number, f"a number (default {default})")
+        elif isinstance(default, str):  # a mode name, or a count where the mode is "all" (triplets)
+            _check(cfg, f"loss.{name}", lambda v: isinstance(v, str) or _is_int(v),
+                   f"a string or an integer (default {default!r})")
 
 
 def loss_params(cfg: DictConfig) -> dict[str, Any]:

@@ -159,14 +159,21 @@ def _loss_header(best: pd.DataFrame, label: str) -> str:
     return loss_name(cell)
 
 
-def summary_table(best: pd.DataFrame) -> Table:
-    """Table 2: each loss at its best λ by validation accuracy, per setup, with the paper's values."""
+def _loss_columns_table(best: pd.DataFrame, key: str, title: str, lead: list[str]):
+    """A table with one column per loss (at its best λ) after ``lead``, and Latent Boost's
+    improvement over the baseline last when both are there."""
     labels = _summary_columns(best)
     with_improvement = IMPROVEMENT_LOSS in labels and "ce" in labels
-    columns = ["Setup", "Metric", "Source", *[_loss_header(best, label) for label in labels]]
+    columns = [*lead, *[_loss_header(best, label) for label in labels]]
     if with_improvement:
         columns.append("Improv. (%)")
-    table = Table("summary", "Best λ by validation accuracy (Table 2)", columns)
+    return Table(key, title, columns), labels, with_improvement
+
+
+def summary_table(best: pd.DataFrame) -> Table:
+    """Table 2: each loss at its best λ by validation accuracy, per setup, with the paper's values."""
+    table, labels, with_improvement = _loss_columns_table(
+        best, "summary", "Best λ by validation accuracy (Table 2)", ["Setup", "Metric", "Source"])
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
@@ -220,12 +227,8 @@ def _paper_improvement(refs: list, labels: list[str]) -> str:
 
 def silhouette_table(best: pd.DataFrame) -> Table:
     """Table 3: silhouette of the full-dimensional test latents at each loss's best λ."""
-    labels = _summary_columns(best)
-    with_improvement = IMPROVEMENT_LOSS in labels and "ce" in labels
-    columns = ["Setup", "Source", *[_loss_header(best, label) for label in labels]]
-    if with_improvement:
-        columns.append("Improv. (%)")
-    table = Table("silhouette", "Silhouette of the test latents (Table 3)", columns)
+    table, labels, with_improvement = _loss_columns_table(
+        best, "silhouette", "Silhouette of the test latents (Table 3)", ["Setup", "Source"])
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
