@@ -245,3 +245,32 @@ def test_pca_survives_dead_relu_units():
     expected = (x - x.mean(0)).double() @ vh[: int(k)].T
     torch.testing.assert_close(torch.cdist(projected.double(), projected.double()),
                                torch.cdist(expected, expected), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("magnet", {}), ("magnet", {"variance_detach": True}),
+    ("latent_boost", {}), ("latent_boost", {"pca": False, "per_class_variance": False}),
+    ("latent_boost", {"hinge": False, "schedule": False}),
+])
+@pytest.mark.parametrize("labels", [
+    [0, 0, 3, 3, 3, 7, 7, 1],  # classes 2, 4, 5, 6, 8, 9 absent; class 1 a singleton
+    [2, 2, 2, 2, 2, 2, 2, 2],  # one class: nothing counts
+    [0, 1, 2, 3, 4, 5, 6, 7],  # all singletons
+    [5, 5, 9, 9, 9, 9, 0, 0],
+])
+def test_cluster_losses_are_the_same_with_a_fixed_class_count(name, params, labels):
+    """With num_classes (no host sync on CUDA) the loss and its gradient equal torch.unique's."""
+    g = torch.Generator().manual_seed(sum(labels))
+    x = torch.randn(len(labels), 6, generator=g, dtype=torch.float64)
+    y = torch.tensor(labels)
+    values, grads = [], []
+    for num_classes in (None, 10):
+        loss = build_loss(name, num_classes=num_classes, **params).double()
+        loss.set_epoch(3, 20)
+        xi = x.clone().requires_grad_(True)
+        value = loss(xi, y)
+        value.backward()
+        values.append(value.detach())
+        grads.append(xi.grad)
+    torch.testing.assert_close(values[0], values[1])
+    torch.testing.assert_close(grads[0], grads[1])

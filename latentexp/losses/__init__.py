@@ -75,11 +75,13 @@ def build_loss(name: str, num_classes: int | None = None, embedding_size: int | 
                **params: Any) -> BatchLoss:
     check_loss_name_and_parameters(name, params)
     context = {"num_classes": num_classes, "embedding_size": embedding_size}
+    signature = inspect.signature(LOSSES[name]).parameters
     for key in CONTEXT_PARAMETERS:
-        if key in _signature(name):
-            if context[key] is None:
+        if key in signature:
+            if context[key] is not None:
+                params[key] = int(context[key])
+            elif signature[key].default is inspect.Parameter.empty:
                 raise ConfigError(f"Loss {name!r} needs {key}=... (the trainer supplies it).")
-            params[key] = int(context[key])
     try:
         return LOSSES[name](**params)
     except (TypeError, ValueError) as e:

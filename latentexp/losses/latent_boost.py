@@ -39,8 +39,10 @@ class LatentBoostLoss(BatchLoss):
         beta0: float = 1.0,
         alpha: float = 1.0,
         eps: float = 1.0e-8,
+        num_classes: int | None = None,
     ):
         super().__init__()
+        self.num_classes = num_classes  # known: cluster statistics without a host sync
         self.pca, self.per_class_variance, self.schedule = pca, per_class_variance, schedule
         self.hinge, self.pca_detach, self.variance_detach = hinge, pca_detach, variance_detach
         self.T, self.alpha0, self.beta0, self.alpha, self.eps = T, alpha0, beta0, alpha, eps
@@ -73,14 +75,14 @@ class LatentBoostLoss(BatchLoss):
             kept = kept.detach()
             self._components_sum = kept if self._components_sum is None else self._components_sum + kept
             self._components_batches += 1
-        c = batch_clusters(x, labels)
+        c = batch_clusters(x, labels, self.num_classes)
         var = c.class_variances() if self.per_class_variance else c.pooled_variance().expand(len(c.counts))
         if self.variance_detach:
             var = var.detach()
         two_var = 2.0 * var.clamp_min(VARIANCE_FLOOR)
         alpha, beta = self.schedule_values()
         own = -c.own_dist / two_var[c.own_index] - alpha
-        others = (-beta * c.sq_dist / two_var[None, :]).masked_fill(c.own_mask, MASKED)
+        others = (-beta * c.sq_dist / two_var[None, :]).masked_fill(c.excluded, MASKED)
         log_ratio = own - torch.logsumexp(others, dim=1)
         if self.eps > 0:
             per_sample = -torch.logaddexp(log_ratio, torch.full_like(log_ratio, math.log(self.eps)))

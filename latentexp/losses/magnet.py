@@ -14,17 +14,18 @@ from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 
 
 class MagnetLoss(BatchLoss):
-    def __init__(self, alpha: float = 1.0, variance_detach: bool = False):
+    def __init__(self, alpha: float = 1.0, variance_detach: bool = False, num_classes: int | None = None):
         super().__init__()
         self.alpha = alpha
         self.variance_detach = variance_detach
+        self.num_classes = num_classes  # known: cluster statistics without a host sync
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        c = batch_clusters(at_least_float32(embeddings), labels)
+        c = batch_clusters(at_least_float32(embeddings), labels, self.num_classes)
         var = c.pooled_variance()
         if self.variance_detach:
             var = var.detach()
         two_var = 2.0 * var.clamp_min(VARIANCE_FLOOR)
-        others = (-c.sq_dist / two_var).masked_fill(c.own_mask, MASKED)
+        others = (-c.sq_dist / two_var).masked_fill(c.excluded, MASKED)
         per_sample = (c.own_dist / two_var + self.alpha + torch.logsumexp(others, dim=1)).relu()
         return masked_mean(per_sample, c.counted)
