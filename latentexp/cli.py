@@ -109,10 +109,17 @@ def config_groups() -> dict[str, list[str]]:
 
 def check_group_choices(args: list[str]) -> None:
     """Refuse an unknown option of a config group (``loss=latent_boots``) before Hydra composes,
-    with the valid options, as a ConfigError (exit 2)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
+    with the valid options, as a ConfigError (exit 2). Anything this check cannot judge (globs,
+    other config directories or search paths, syntax it cannot parse) is left to Hydra."""
+    import fnmatch
 
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+    from hydra.errors import HydraException
+
+    if any(a.startswith(("--config-dir", "-cd", "--config-path", "-cp")) or "hydra.searchpath" in a
+           for a in args):
+        return  # options may come from elsewhere
     groups = config_groups()
     parser = OverridesParser.create()
     for arg in args:
@@ -120,11 +127,18 @@ def check_group_choices(args: list[str]) -> None:
             continue
         try:
             (override,) = parser.parse_overrides([arg])
-        except OverrideParseException as err:
-            raise ConfigError(f"cannot parse the override {arg!r}: {err}") from None
-        group = override.key_or_group
-        sweep = override.is_sweep_override()
-        values = list(override.sweep_string_iterator()) if sweep else [override.value()]
+            group = override.key_or_group
+            if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+                glob = override.value()
+                values = [o for o in groups[group] if any(fnmatch.fnmatch(o, g) for g in glob.include)]
+                if not values:
+                    raise ConfigError(f"{arg} matches no option of the {group} group; valid options: "
+                                      f"{', '.join(groups[group])} (the files in conf/{group}/).")
+                continue
+            sweep = override.is_sweep_override()
+            values = list(override.sweep_string_iterator()) if sweep else [override.value()]
+        except HydraException:
+            continue  # Hydra reports its own syntax errors
         for value in values:
             if value is not None and str(value) not in groups[group]:
                 raise ConfigError(f"{group}={value} is not an option of the {group} group; valid options: "
@@ -160,8 +174,9 @@ def train_command(args: list[str]) -> None:
         if dry_run:
             shutil.rmtree(scratch, ignore_errors=True)
             os.environ.pop(DRY_RUN_ENV, None)
+            plan, _dry_run_plan = _dry_run_plan, None  # a later call in this process trains again
     if dry_run:
-        _print_plan_summary(_dry_run_plan)
+        _print_plan_summary(plan)
 
 
 def _print_plan_summary(plan: list[dict]) -> None:

@@ -25,6 +25,7 @@ NON_IDENTITY_KEYS = (
     "dataset.root",
     "dataset.download",
     "trainer.progress",
+    "trainer.eval_batch_size",  # evaluation in chunks: the same predictions whatever their size
 )
 
 

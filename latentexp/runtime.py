@@ -14,9 +14,10 @@ from latentexp.errors import ConfigError
 _claimed_gpu = None
 
 
-def claim_free_gpu(count: int, lock_dir: str | None = None) -> int:
+def claim_free_gpu(count: int, lock_dir: str | None = None, names: list[str] | None = None) -> int:
     """The first GPU no other latentexp process on this node holds (a flock per GPU), so parallel
-    jobs of a joblib sweep get one GPU each; GPU 0 if every one is taken."""
+    jobs of a joblib sweep get one GPU each; GPU 0 if every one is taken. Lock files are named by
+    the GPU's UUID where known (``names``), so jobs with different CUDA_VISIBLE_DEVICES agree."""
     global _claimed_gpu
     import fcntl
     import os
@@ -26,15 +27,29 @@ def claim_free_gpu(count: int, lock_dir: str | None = None) -> int:
         return _claimed_gpu[0]
     lock_dir = lock_dir or tempfile.gettempdir()
     for index in range(count):
-        handle = open(os.path.join(lock_dir, f"latentexp-gpu-{index}.lock"), "w")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = os.path.join(lock_dir, f"latentexp-gpu-{names[index] if names else index}.lock")
+        try:  # read-only is enough for flock; another user's file in a sticky /tmp is fine
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
         except OSError:
-            handle.close()
             continue
-        _claimed_gpu = (index, handle)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _claimed_gpu = (index, fd)
         return index
     return 0
+
+
+def _gpu_names(count: int) -> list[str] | None:
+    try:
+        return [str(torch.cuda.get_device_properties(i).uuid) for i in range(count)]
+    except (AttributeError, RuntimeError):
+        return None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,7 +57,7 @@ def resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             return torch.device("cpu")
         count = torch.cuda.device_count()
-        return torch.device(f"cuda:{claim_free_gpu(count)}" if count > 1 else "cuda")
+        return torch.device(f"cuda:{claim_free_gpu(count, names=_gpu_names(count))}" if count > 1 else "cuda")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():

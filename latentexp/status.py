@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from latentexp.report.collect import find_run_dirs
+from latentexp.report.collect import find_run_dirs, load_run
 from latentexp.train.run import RESULT_FILE, run_state
 
 ORDER = ("failed", "running", "resumable", "started", "finished")
@@ -16,7 +16,7 @@ ORDER = ("failed", "running", "resumable", "started", "finished")
 def run_states(paths: list[str | Path]) -> list[dict]:
     rows = []
     for run_dir in find_run_dirs(paths):
-        if not (run_dir / "config.yaml").exists() and not (run_dir / RESULT_FILE).exists():
+        if load_run(run_dir) is None:  # some other tool's config.yaml
             continue
         state = run_state(run_dir)
         row = {"run": run_dir.name, "run_dir": str(run_dir), "state": state}

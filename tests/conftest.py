@@ -17,6 +17,8 @@ from latentexp.identity import register_resolvers  # noqa: E402
 
 register_resolvers()
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
@@ -49,5 +51,7 @@ def compose_cfg(tmp_path, data_root):
 def cli_env(data_root) -> dict:
     """Environment for `latentexp` subprocesses: test data, no GPU."""
     env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": ""}
+    # This checkout's package, whatever checkout an editable install or PATH points at.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     env.pop("HYDRA_FULL_ERROR", None)
     return env

@@ -17,8 +17,9 @@ TINY = ["trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=6
 
 
 def latentexp(args, env, cwd, timeout=300):
-    return subprocess.run(["latentexp", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    """The command line of this checkout (python -m latentexp), whatever `latentexp` is on PATH."""
+    return subprocess.run([sys.executable, "-m", "latentexp", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def result_files(root: Path):
@@ -74,15 +75,32 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
         (["optimizer.lr=-1"], 2, ["optimizer.lr=-1 is invalid"]),
     ],
 )
-def test_bad_overrides_fail_with_a_clear_message(tmp_path, cli_env, args, code, needles):
-    env = {k: v for k, v in cli_env.items() if k != "LATENTEXP_DATA"}
+def test_bad_overrides_fail_with_a_clear_message(tmp_path, monkeypatch, capsys, args, code, needles):
+    """In-process (the same `main` as the console script, without a Python start-up per case)."""
+    from latentexp.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("LATENTEXP_DATA", "HYDRA_FULL_ERROR", "LATENTEXP_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "argv", ["latentexp"])
     # The bad value comes last so that it wins over the caps that keep an accepted run small.
-    out = latentexp(["train", "trainer.max_epochs=1", "dataset.limit_train=300", *args], env, tmp_path)
-    message = out.stderr
-    assert out.returncode == code, (out.returncode, message)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "trainer.max_epochs=1", "dataset.limit_train=300", "device=cpu", *args])
+    message = capsys.readouterr().err
+    assert exit_info.value.code == code, (exit_info.value.code, message)
     for needle in needles:
         assert needle in message, (needle, message)
     assert "Traceback" not in message
+
+
+def test_a_bad_override_exits_2_from_the_console_script(tmp_path, cli_env):
+    out = latentexp(["train", "lambda=1.5"], cli_env, tmp_path)
+    assert out.returncode == 2 and "lambda=1.5 is invalid" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_installed_console_script_runs(tmp_path, cli_env):
+    out = subprocess.run(["latentexp", "--help"], env=cli_env, cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and "report PATH" in out.stdout
 
 
 def test_unknown_command_and_help(tmp_path, cli_env):
@@ -110,7 +128,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, cli_env):
     reference = latentexp([*args, "output_root=ref"], cli_env, tmp_path)
     assert reference.returncode == 0, reference.stderr
 
-    proc = subprocess.Popen(["latentexp", *args, "output_root=killed"], env=cli_env, cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "latentexp", *args, "output_root=killed"], env=cli_env,
+                            cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while not list((tmp_path / "killed").glob("runs/*/checkpoint.pt")) and time.time() < deadline:

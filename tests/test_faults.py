@@ -17,8 +17,11 @@ COMPARED = ("test_accuracy", "test_micro_f1", "val_accuracy_best", "best_epoch",
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_root):
+    from conftest import REPO_ROOT
+
     cwd = tmp_path_factory.mktemp("reference")
-    env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(REPO_ROOT)}
     out = latentexp(RUN, env, cwd)
     assert out.returncode == 0, out.stderr
     (result,) = result_files(cwd / "outputs")
@@ -61,15 +64,18 @@ def test_a_nan_run_fails_alone_and_the_sweep_goes_on(tmp_path, cli_env):
 
 def test_status_lists_resumable_and_unstarted_runs(tmp_path, cli_env):
     runs = tmp_path / "outputs" / "runs"
-    (runs / "a").mkdir(parents=True)
-    (runs / "a" / "config.yaml").write_text("loss: {name: ce}\n")
-    (runs / "b").mkdir()
-    for name in ("config.yaml", "checkpoint.pt"):
-        (runs / "b" / name).write_text("x")
+    config = "dataset: {name: fashion_mnist}\nmodel: {name: cnn}\nloss: {name: ce}\nlambda: 0\nseed: 0\n"
+    for name in ("a", "b"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.yaml").write_text(config.replace("seed: 0", f"seed: {ord(name)}"))
+    (runs / "b" / "checkpoint.pt").write_text("x")
     (runs / "b" / "history.csv").write_text("epoch\n1\n2\n")
+    (tmp_path / "outputs" / "other").mkdir()
+    (tmp_path / "outputs" / "other" / "config.yaml").write_text("lr: 0.1\n")  # not a latentexp run
     out = latentexp(["status", "outputs"], cli_env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "resumable (after epoch 2)" in out.stdout and "started (no epoch finished)" in out.stdout
+    assert "2 runs: 1 resumable, 1 started" in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("launcher", [
@@ -77,10 +83,12 @@ def test_status_lists_resumable_and_unstarted_runs(tmp_path, cli_env):
     ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "hydra.launcher.cpus_per_task=1"],
 ])
 def test_a_two_job_sweep_through_a_parallel_launcher(tmp_path, cli_env, launcher):
-    sweep = ["train", "-m", *launcher, "loss=magnet", "lambda=0,0.5", "trainer.max_epochs=1",
+    # Four jobs, three runs: the λ = 0 jobs of both losses are the one baseline, which only one
+    # of the parallel jobs trains (run.lock).
+    sweep = ["train", "-m", *launcher, "loss=magnet,latent_boost", "lambda=0,0.5", "trainer.max_epochs=1",
              "dataset.limit_train=300", "dataset.limit_test=200", "device=cpu"]
     out = latentexp(sweep, cli_env, tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = [json.loads(r.read_text()) for r in result_files(tmp_path / "outputs")]
-    assert sorted(r["run"]["loss"] for r in results) == ["ce", "magnet"]
-    assert all(r["status"] == "finished" for r in results)
+    assert sorted(r["run"]["loss"] for r in results) == ["ce", "latent_boost", "magnet"]
+    assert all(r["status"] == "finished" and r["epochs_run"] == 1 for r in results)

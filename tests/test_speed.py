@@ -3,6 +3,7 @@ output shape (its figures are measured by the benchmark itself, never asserted h
 
 import json
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def test_device_silhouette_edge_cases():
 
 @pytest.mark.slow
 def test_bench_quick_json_has_the_documented_shape():
-    out = subprocess.run(["latentexp", "bench", "--quick", "--json", "--device", "cpu",
+    out = subprocess.run([sys.executable, "-m", "latentexp", "bench", "--quick", "--json", "--device", "cpu",
                           "--losses", "ce,latent_boost"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -2,9 +2,10 @@
 
 import json
 import re
-import subprocess
+from pathlib import Path
 
 import pytest
+from test_cli import latentexp
 
 from latentexp.identity import run_name
 from latentexp.presets import distinct_runs, preset_jobs
@@ -78,11 +79,6 @@ def test_an_auxiliary_loss_at_lambda_zero_trains_as_the_baseline(compose_cfg):
 # ---------------------------------------------------------------------- the console script
 
 
-def latentexp(args, env, cwd, timeout=600):
-    return subprocess.run(["latentexp", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 def listed_runs(stdout: str):
     return re.findall(r"^#(\d+)\s+(\S+)\s+(.+)$", stdout, flags=re.M)
 
@@ -139,27 +135,52 @@ def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp
     assert "4 distinct runs: 4 finished" in dry.stdout, dry.stdout
 
 
-def test_a_run_locked_by_a_live_job_is_left_to_it(tmp_path, compose_cfg):
-    import os
-    import socket
-    import time
+# Another job: takes the run's lock and holds it. lock.py is loaded on its own (no torch import),
+# so that several of these start in a blink.
+HOLD_LOCK = """
+import importlib.util, sys, time
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("lock", sys.argv[3])
+lock_module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lock_module)
+lock = lock_module.RunLock(Path(sys.argv[1]))
+print(lock.acquire(attempts=1), flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+LOCK_PY = str(Path(__file__).resolve().parents[1] / "latentexp" / "train" / "lock.py")
+
+
+def test_a_run_locked_by_a_live_job_is_left_to_it_and_taken_when_it_dies(tmp_path, compose_cfg):
+    import subprocess
+    import sys
 
     from latentexp.train import run
-    from latentexp.train.lock import LOCK_FILE, STALE_SECONDS, RunLock, holder
+    from latentexp.train.lock import holder
     from latentexp.train.run import default_run_dir, run_state
 
     cfg = compose_cfg("loss=magnet", "lambda=0", "trainer.max_epochs=1", "dataset.limit_train=200")
     run_dir = default_run_dir(cfg)
     run_dir.mkdir(parents=True)
-    lock = run_dir / LOCK_FILE
-    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))  # alive
-    assert run(cfg)["status"] == "running elsewhere" and not (run_dir / "result.json").exists()
-    assert run_state(run_dir).startswith("running")
-    lock.write_text(json.dumps({"host": "elsewhere", "pid": 1}))  # another host, fresh: alive
-    assert holder(run_dir) is not None and not RunLock(run_dir).acquire()
-    old = time.time() - STALE_SECONDS - 1
-    os.utime(lock, (old, old))  # no heartbeat for too long: stale
-    assert holder(run_dir) is None
-    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 12345}))  # a dead pid
-    result = run(cfg)
-    assert result["status"] == "finished" and not lock.exists()  # taken over, trained, released
+    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir), "600", LOCK_PY],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "True"
+        assert run(cfg)["status"] == "running elsewhere" and not (run_dir / "result.json").exists()
+        assert run_state(run_dir).startswith("running") and holder(run_dir)["pid"] == other.pid
+    finally:
+        other.kill()  # SIGKILL: no clean-up code runs, the kernel drops the lock
+        other.wait()
+    assert holder(run_dir) is None and run_state(run_dir) == "new"  # the skipped job wrote nothing
+    assert run(cfg)["status"] == "finished" and holder(run_dir) is None
+
+
+def test_only_one_of_many_simultaneous_jobs_gets_the_lock(tmp_path):
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path), "5", LOCK_PY],
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    answers = [p.stdout.readline().strip() for p in procs]
+    for p in procs:
+        p.wait()
+    assert sorted(answers) == ["False"] * 5 + ["True"]

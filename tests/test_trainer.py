@@ -171,6 +171,11 @@ def test_cuda_out_of_memory_names_the_batch_size_to_lower(compose_cfg, monkeypat
 
     monkeypatch.setattr(Trainer, "fit", out_of_memory)
     cfg = compose_cfg("trainer.max_epochs=1", "dataset.limit_train=300")
-    with pytest.raises(ConfigError, match=r"trainer.batch_size=128 .*trainer.batch_size=64"):
+    with pytest.raises(ConfigError, match=r"during training .*trainer.batch_size \(now 128\), e.g. "
+                                          r"trainer.batch_size=64"):
         run(cfg)
+    from latentexp.train.lock import holder
+    from latentexp.train.run import default_run_dir
+
+    assert holder(default_run_dir(cfg)) is None  # the run's lock is released
     assert not list((tmp_path / "outputs" / "runs").glob("*/result.json"))  # nothing recorded as done

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# Rows of the distance matrix held at once: chunk × N distances (about 400 MB at N = 10 000 in fp64).
-SILHOUETTE_CHUNK = 4096
+# Rows of the distance matrix held at once: one chunk × N buffer, built in place (160 MB at
+# N = 10 000 in fp64).
+SILHOUETTE_CHUNK = 2048
 
 
 def silhouette(
@@ -35,8 +36,9 @@ def silhouette(
     scores = torch.empty(n, dtype=dtype, device=device)
     for start in range(0, n, SILHOUETTE_CHUNK):
         rows = slice(start, min(start + SILHOUETTE_CHUNK, n))
-        sq = sq_norms[rows, None] + sq_norms[None, :] - 2.0 * x[rows] @ x.T
-        dist = sq.clamp_min(0).sqrt()
+        # ‖a‖² + ‖b‖² − 2ab in one buffer: addmm, then in-place adds, clamp and square root.
+        dist = torch.addmm(sq_norms[None, :], x[rows], x.T, alpha=-2.0)
+        dist.add_(sq_norms[rows, None]).clamp_min_(0).sqrt_()
         local = torch.arange(rows.stop - rows.start, device=device)
         dist[local, local + start] = 0.0  # a sample's distance to itself, exactly
         mean_to_class = (dist @ onehot) / counts  # (rows, K)

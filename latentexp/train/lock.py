@@ -1,73 +1,84 @@
 """One job trains a run directory at a time.
 
 Several jobs can name the same run: every λ = 0 job of a sweep is the one baseline run, and a
-parallel launcher (joblib, SLURM arrays) starts them together. The first job creates ``run.lock``
-exclusively; the others see it and leave the run to it. A lock is stale, and taken over, when its
-holder on this host is no longer alive, or when it was not refreshed (once per epoch) for
-``STALE_SECONDS`` (a holder on another host that died).
+parallel launcher (joblib, SLURM arrays) starts them together. A job trains a run only while it
+holds an exclusive ``flock`` on the directory's ``run.lock``; the others see the lock taken and
+leave the run to its holder. The kernel drops the lock when its holder dies, however it dies
+(SIGKILL, preemption, a lost node on NFS once its lease expires), so a killed run never blocks
+its own resumption. The file itself is never deleted: deleting a lock file lets two jobs lock
+two different files of the same name.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import socket
 import time
 from pathlib import Path
 
+log = logging.getLogger("latentexp")
+
 LOCK_FILE = "run.lock"
-STALE_SECONDS = 6 * 3600
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def holder(run_dir: Path) -> dict | None:
-    """Who holds the run's lock, or None when nobody (or only a stale lock) does."""
+    """The live holder of the run's lock (host, pid, since), or None when nobody holds it."""
     path = run_dir / LOCK_FILE
     try:
-        info = json.loads(path.read_text())
-        age = time.time() - path.stat().st_mtime
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return None
-    if info.get("host") == socket.gethostname():
-        return info if _alive(int(info.get("pid", -1))) and info.get("pid") != os.getpid() else None
-    return info if age < STALE_SECONDS else None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return json.loads(path.read_text() or "{}")
+            except (OSError, ValueError):
+                return {}
+        except OSError:  # no lock support on this filesystem: nobody can be seen holding it
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 class RunLock:
     def __init__(self, run_dir: Path):
         self.path = run_dir / LOCK_FILE
-        self.held = False
+        self.fd: int | None = None
 
-    def acquire(self) -> bool:
-        """True when this process now holds the lock; False when a live job holds it."""
-        for _ in range(2):
+    def acquire(self, attempts: int = 5, wait: float = 0.1) -> bool:
+        """True when this job now holds the lock; False when another live job holds it.
+
+        A few short retries: `status` or a dry run probes the lock for microseconds, a training
+        job holds it for minutes.
+        """
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(attempts):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if holder(self.path.parent) is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == attempts - 1:
+                    os.close(fd)
                     return False
-                self.path.unlink(missing_ok=True)  # stale: its holder is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, f)
-            self.held = True
-            return True
-        return False
-
-    def refresh(self) -> None:
-        if self.held:
-            os.utime(self.path)
+                time.sleep(wait)
+            except OSError as err:  # e.g. a cluster filesystem mounted without lock support
+                log.warning("cannot lock %s (%s): jobs that share this run could train it twice",
+                            self.path, err)
+                break
+        self.fd = fd
+        info = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)  # who holds it, for `status`; the flock is what counts
+        return True
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if self.fd is not None:
+            os.close(self.fd)  # drops the flock
+            self.fd = None

@@ -80,12 +80,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                  run_dir, busy.get("host"), busy.get("pid"))
         return {"run_name": run_dir.name, "status": "running elsewhere", "holder": busy}
     try:
-        return _train(cfg, run_dir, lock)
+        return _train(cfg, run_dir)
     finally:
         lock.release()
 
 
-def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
+def _train(cfg: DictConfig, run_dir: Path) -> dict:
     result_path = run_dir / RESULT_FILE
     if result_path.exists():  # finished by another job between our check and our lock
         return read_json(result_path)
@@ -112,7 +112,6 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
                       scheduler_cfg=cfg.lr_scheduler, augment=bool(cfg.dataset.augment),
                       checkpoint_path=run_dir / CHECKPOINT_FILE,
                       history_path=run_dir / HISTORY_FILE)
-    trainer.on_epoch_end = lock.refresh  # the lock's heartbeat
     trainer.resume()
     log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
              run_dir.name, cfg.model.name, device, len(data.train_y), len(data.val_y),
@@ -129,7 +128,7 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
     }
     started = time.perf_counter()
     try:
-        with _out_of_memory_as_advice(cfg):
+        with _out_of_memory_as_advice(cfg, "training"):
             trainer.fit()
     except TrainingDiverged as e:
         result = {**base, "status": "failed", "reason": str(e), "epochs_run": trainer.epoch,
@@ -138,13 +137,14 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
         log.error("run %s failed: %s", run_dir.name, e)
         return result
 
+    trainer.save_history()  # whole again if a kill fell between the last checkpoint and its history
     trainer.restore_best()
     eval_start = time.perf_counter()
-    with _out_of_memory_as_advice(cfg):
+    with _out_of_memory_as_advice(cfg, "evaluation"):
         pred, labels, latents = trainer.predict("test", with_latents=True)
-    save_latents(run_dir, latents, labels, pred)  # for `latentexp analyze`, without retraining
+        save_latents(run_dir, latents, labels, pred)  # for `latentexp analyze`, without retraining
+        sil = silhouette(latents, labels, device=device)  # on the run's device: seconds, not minutes
     test = classification_metrics(labels, pred)
-    sil = silhouette(latents, labels, device=device)  # on the run's device: seconds, not minutes
     eval_seconds = time.perf_counter() - eval_start
 
     seconds = [row["seconds"] for row in trainer.history]
@@ -177,19 +177,25 @@ def _train(cfg: DictConfig, run_dir: Path, lock: RunLock) -> dict:
 
 
 @contextlib.contextmanager
-def _out_of_memory_as_advice(cfg: DictConfig):
+def _out_of_memory_as_advice(cfg: DictConfig, stage: str):
     """CUDA out of memory becomes a ConfigError naming the batch size to lower. Nothing is
-    recorded as done: the epochs checkpointed so far stay, and a smaller batch is a new run."""
+    recorded as done, and the epochs checkpointed so far stay: a smaller evaluation batch is the
+    same run (it resumes); a smaller training batch is a new run."""
     try:
         yield
     except torch.cuda.OutOfMemoryError:
         batch, eval_batch = int(cfg.trainer.batch_size), int(cfg.trainer.eval_batch_size)
-        raise ConfigError(
-            f"CUDA ran out of memory on device={cfg.device} with trainer.batch_size={batch} and "
-            f"trainer.eval_batch_size={eval_batch} ({cfg.model.name} on {cfg.dataset.name}). Lower them, "
-            f"e.g. "
-            f"trainer.batch_size={max(1, batch // 2)} trainer.eval_batch_size={max(1, eval_batch // 4)}, "
-            f"or free the GPU of other processes.") from None
+        where = f"device={cfg.device}, {cfg.model.name} on {cfg.dataset.name}"
+        if stage == "evaluation":
+            advice = (f"lower trainer.eval_batch_size (now {eval_batch}), e.g. "
+                      f"trainer.eval_batch_size={max(1, eval_batch // 4)}; the run then resumes where it "
+                      f"stopped")
+        else:
+            advice = (f"lower trainer.batch_size (now {batch}), e.g. "
+                      f"trainer.batch_size={max(1, batch // 2)} (a new run), or trainer.eval_batch_size "
+                      f"(now {eval_batch}) if it failed while validating")
+        raise ConfigError(f"CUDA ran out of memory during {stage} ({where}): {advice}; or free the GPU "
+                          f"of other processes.") from None
 
 
 def _as_baseline_if_equivalent(cfg: DictConfig) -> DictConfig:

@@ -66,7 +66,6 @@ class Trainer:
         self.stopped_early = False
         self.history: list[dict] = []
         self.best_state: dict | None = None
-        self.on_epoch_end = None  # called after each epoch's checkpoint (run.py: the lock's heartbeat)
         progress = trainer_cfg.get("progress", "auto")
         self.progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
 
@@ -178,8 +177,6 @@ class Trainer:
             self.stopped_early = self.stopper.should_stop
             self.history.append(row)
             self.save()
-            if self.on_epoch_end is not None:
-                self.on_epoch_end()
             log.info(
                 "epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  lr %.2g  %.1fs%s",
                 row["epoch"], self.max_epochs, row["train_loss"], row["train_accuracy"],
@@ -242,11 +239,16 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
 
     def save(self) -> None:
-        # History first: a checkpoint never claims epochs the history file lacks.
-        if self.history_path is not None:
-            write_history(self.history_path, self.history)
+        # Checkpoint first: history.csv never shows an epoch that a resumed run would redo, so
+        # `status` never overstates progress. The checkpoint holds the history too, and a
+        # resumed run rewrites the file (see save_history).
         if self.checkpoint_path is not None:
             save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.save_history()
+
+    def save_history(self) -> None:
+        if self.history_path is not None:
+            write_history(self.history_path, self.history)
 
     def resume(self) -> bool:
         """Load the run's checkpoint if there is a valid one; True when training resumes."""
