@@ -76,7 +76,7 @@ def is_baseline(loss_name: str, lam: Any) -> bool:
 
     if loss_name == BASELINE_LOSS:
         return True
-    return loss_name in LOSSES and LOSSES[loss_name].auxiliary and effective_lambda(loss_name, lam) == 0.0
+    return loss_name in LOSSES and LOSSES[loss_name].auxiliary and _as_float(lam) == 0.0
 
 
 def canonical(cfg: DictConfig | dict) -> dict[str, Any]:
@@ -103,7 +103,10 @@ def _loss_is_auxiliary(name: str) -> bool:
 
 def run_fields(cfg: DictConfig | dict) -> dict[str, Any]:
     """The readable part of the identity: dataset, model, loss, effective λ (None: not used), seed."""
-    data = canonical(cfg)
+    return _fields(canonical(cfg))
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
     loss = data.get("loss") or {}
     return {
         "dataset": (data.get("dataset") or {}).get("name"),
@@ -116,7 +119,10 @@ def run_fields(cfg: DictConfig | dict) -> dict[str, Any]:
 
 def identity_dict(cfg: DictConfig | dict) -> dict[str, Any]:
     """The canonical config without the non-identity keys."""
-    data = canonical(cfg)
+    return _without_non_identity_keys(canonical(cfg))
+
+
+def _without_non_identity_keys(data: dict[str, Any]) -> dict[str, Any]:
     for dotted in NON_IDENTITY_KEYS:
         *parents, leaf = dotted.split(".")
         node = data
@@ -128,7 +134,11 @@ def identity_dict(cfg: DictConfig | dict) -> dict[str, Any]:
 
 
 def identity_hash(cfg: DictConfig | dict) -> str:
-    blob = json.dumps(identity_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return _hash(identity_dict(cfg))
+
+
+def _hash(identity: dict[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
@@ -142,11 +152,12 @@ def format_lambda(value: Any) -> str:
 
 def run_name(cfg: DictConfig | dict) -> str:
     """``<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>``; no ``lam`` part where λ is unused."""
-    fields = run_fields(cfg)
+    data = canonical(cfg)  # resolved once for both the readable part and the hash
+    fields = _fields(data)
     parts = [str(fields["dataset"]), str(fields["model"]), str(fields["loss"])]
     if fields["lambda"] is not None:
         parts.append(f"lam{format_lambda(fields['lambda'])}")
-    return "-".join([*parts, f"seed{fields['seed']}", identity_hash(cfg)])
+    return "-".join([*parts, f"seed{fields['seed']}", _hash(_without_non_identity_keys(data))])
 
 
 def _resolver(*, _root_: DictConfig) -> str:
