@@ -134,10 +134,11 @@ def _without_non_identity_keys(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def identity_hash(cfg: DictConfig | dict) -> str:
-    return _hash(identity_dict(cfg))
+    return hash_identity(identity_dict(cfg))
 
 
-def _hash(identity: dict[str, Any]) -> str:
+def hash_identity(identity: dict[str, Any]) -> str:
+    """The short hash of an identity dict (``identity_dict``'s output)."""
     blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -157,7 +158,7 @@ def run_name(cfg: DictConfig | dict) -> str:
     parts = [str(fields["dataset"]), str(fields["model"]), str(fields["loss"])]
     if fields["lambda"] is not None:
         parts.append(f"lam{format_lambda(fields['lambda'])}")
-    return "-".join([*parts, f"seed{fields['seed']}", _hash(_without_non_identity_keys(data))])
+    return "-".join([*parts, f"seed{fields['seed']}", hash_identity(_without_non_identity_keys(data))])
 
 
 def _resolver(*, _root_: DictConfig) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from latentexp.analysis import ANALYSIS_FILE
 from latentexp.errors import DataError
-from latentexp.identity import identity_dict, identity_hash, plain_config, run_fields
+from latentexp.identity import hash_identity, identity_dict, plain_config, run_fields
 from latentexp.losses import LOSSES
 from latentexp.report.published import PAPER_MODELS, published_values
 
@@ -57,10 +57,11 @@ def load_run(run_dir: Path) -> dict[str, Any] | None:
     parts = ("loss", "dataset", "model")
     if not isinstance(config, dict) or not all(isinstance(config.get(k), dict) for k in parts):
         return None  # some other tool's config.yaml
-    row: dict[str, Any] = {**run_fields(config), "run_dir": str(run_dir), "identity": identity_hash(config),
+    identity = identity_dict(config)  # resolved once: the hash and the settings both come from it
+    row: dict[str, Any] = {**run_fields(config), "run_dir": str(run_dir), "identity": hash_identity(identity),
                            "status": result.get("status", "finished") if result else "started",
                            "max_epochs": (config.get("trainer") or {}).get("max_epochs")}
-    row["settings"] = _flatten(identity_dict(config))
+    row["settings"] = _flatten(identity)
     row["paper_settings"] = _has_paper_settings(row)
     for key in RESULT_METRICS:
         row[key] = (result or {}).get(key) if row["status"] == "finished" else None
@@ -130,10 +131,10 @@ def _labels(frame: pd.DataFrame, keep, group_by: list[str]) -> list[str]:
     labels = [""] * len(frame)
     position = {index: i for i, index in enumerate(frame.index)}
     for _, group in frame.groupby(group_by, dropna=False, sort=False):
-        settings = [row["settings"] for _, row in group.iterrows()]
+        in_group = [row["settings"] for _, row in group.iterrows()]
         varying = sorted({key for _, row in group.iterrows() for key in row["settings"]
                           if key not in ROW_KEYS and keep(key, row)
-                          and len({json.dumps(s.get(key, MISSING), sort_keys=True) for s in settings}) > 1})
+                          and len({json.dumps(s.get(key, MISSING), sort_keys=True) for s in in_group}) > 1})
         for index, row in group.iterrows():
             settings = row["settings"]
             labels[position[index]] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying)

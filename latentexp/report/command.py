@@ -31,7 +31,8 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
     written = []
     if with_figures:  # first: Fig. 2 may analyse runs, whose cluster quality the tables then show
         written += _figures(runs, out_dir / "figures", seeds, tsne)
-        runs = collect_runs(paths)
+        if tsne:  # a computed t-SNE also wrote its run's analysis.json
+            runs = collect_runs(paths)
     cells = summarise_cells(runs, seeds)
     best = best_cells(cells)
     tables = sweep_tables(cells)

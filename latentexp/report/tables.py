@@ -170,6 +170,11 @@ def _loss_columns_table(best: pd.DataFrame, key: str, title: str, lead: list[str
     return Table(key, title, columns), labels, with_improvement
 
 
+def _per_loss(by_label: dict, labels: list[str], text) -> list[str]:
+    """``text(cell)`` for each loss column, "—" where this setup has no such loss."""
+    return [text(by_label[x]) if x in by_label else "—" for x in labels]
+
+
 def summary_table(best: pd.DataFrame) -> Table:
     """Table 2: each loss at its best λ by validation accuracy, per setup, with the paper's values."""
     table, labels, with_improvement = _loss_columns_table(
@@ -178,10 +183,10 @@ def summary_table(best: pd.DataFrame) -> Table:
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
         paper = bool(group["paper_settings"].any())
-        table.rows.append([setup, "λ", "ours", *[lambda_text(by_label[x]["lambda"]) if x in by_label else "—"
-                                                 for x in labels]] + ([""] if with_improvement else []))
+        lambdas = _per_loss(by_label, labels, lambda c: lambda_text(c["lambda"]))
+        table.rows.append([setup, "λ", "ours", *lambdas] + ([""] if with_improvement else []))
         for metric, label, digits, pub_metric in SUMMARY_ROWS:
-            ours = [mean_std(by_label[x], metric, digits) if x in by_label else "—" for x in labels]
+            ours = _per_loss(by_label, labels, lambda c, m=metric, d=digits: mean_std(c, m, d))
             row = [setup, label, "ours", *ours]
             if with_improvement:
                 row.append(_improvement_of(by_label, metric))
@@ -193,8 +198,8 @@ def summary_table(best: pd.DataFrame) -> Table:
                 if with_improvement:
                     row.append(_paper_improvement(refs, labels))
                 table.rows.append(row)
-        table.rows.append([setup, "Seeds", "ours", *[seeds_text(by_label[x]) if x in by_label else "—"
-                                                     for x in labels]] + ([""] if with_improvement else []))
+        table.rows.append([setup, "Seeds", "ours", *_per_loss(by_label, labels, seeds_text)]
+                          + ([""] if with_improvement else []))
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Each loss at the λ with the best mean validation accuracy (choosing by test accuracy "
                    "would leak the test set); ties go to the smaller λ.",
@@ -232,8 +237,7 @@ def silhouette_table(best: pd.DataFrame) -> Table:
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
-        row = [setup, "ours", *[mean_std(by_label[x], "silhouette_test", 3) if x in by_label else "—"
-                                for x in labels]]
+        row = [setup, "ours", *_per_loss(by_label, labels, lambda c: mean_std(c, "silhouette_test", 3))]
         if with_improvement:
             row.append(_improvement_of(by_label, "silhouette_test"))
         table.rows.append(row)
