@@ -1,3 +1,3 @@
 """latentexp: a config-driven experiment runner for latent-space-shaping classification losses."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,13 +20,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from latentexp.config_tree import compose
 from latentexp.data import DeviceData
 from latentexp.errors import ConfigError
-from latentexp.losses import LOSSES, build_loss
+from latentexp.losses import loss_names
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
 from latentexp.models import build_model
 from latentexp.runtime import configure_backends, device_name, resolve_device, versions
+from latentexp.spec import RunSpec
+from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer
 
 
@@ -93,28 +96,15 @@ def make_trainer(
     batch_size: int,
     compile_model: bool = False,
 ) -> Trainer:
-    torch.manual_seed(0)
-    model = build_model(model_name, data.in_channels, data.image_size, data.num_classes).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    feature = LOSSES[loss_name].feature
-    loss_fn = build_loss(
-        loss_name,
-        num_classes=data.num_classes,
-        embedding_size=model.feature_dims.get(feature, data.num_classes),
-    ).to(device)
-    cfg = {
-        "max_epochs": 10**6,
-        "batch_size": batch_size,
-        "early_stopping_patience": None,
-        "sampler": "random",
-        "eval_batch_size": 2048,
-        "amp": True,
-        "channels_last": True,
-        "progress": False,
-        "compile": compile_model,
-    }
-    return Trainer(model, loss_fn, data, cfg, LAMBDA, seed=0, device=device, identity="bench")
+    cfg = compose([f"model={model_name}", f"loss={loss_name}", f"lambda={LAMBDA}", "seed=0",
+                   "trainer.max_epochs=1000000", f"trainer.batch_size={batch_size}",
+                   "trainer.early_stopping_patience=null", "trainer.progress=false",
+                   f"trainer.compile={str(compile_model).lower()}"])
+    return build_trainer(RunSpec.from_config(cfg), data, device)
+
+
+def _one_epoch(trainer: Trainer) -> Callable[[], None]:
+    return lambda: trainer.fit(epochs=1)
 
 
 def synchronize(device: torch.device) -> None:
@@ -179,7 +169,7 @@ def bench(
             for loss in dict.fromkeys(["ce", *losses])
         }
         minimal = minimal_loop(model_name, data, device, batch_size, compile_model)
-        runners = {**{loss: t.train_epoch for loss, t in trainers.items()}, "minimal": minimal}
+        runners = {**{loss: _one_epoch(t) for loss, t in trainers.items()}, "minimal": minimal}
         for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
             run()
         seconds: dict[str, list[float]] = {name: [] for name in runners}
@@ -223,7 +213,7 @@ def paper_costs(results: list[dict]) -> list[dict]:
     """Device-hours of each paper table for the measured paper backbones: the paper's mean epochs
     per run (its Table 2) × the sum over the distinct runs of the preset of each run's measured
     epoch time (its loss's; cross-entropy's for a loss not measured, listed in the result)."""
-    from latentexp.presets import PAPER_TABLE_PRESETS, distinct_runs, preset_jobs, preset_name
+    from latentexp.presets import PAPER_TABLE_PRESETS, preset_name, preset_specs
     from latentexp.report.published import PAPER_MODELS, published_values
 
     published = published_values()
@@ -237,14 +227,14 @@ def paper_costs(results: list[dict]) -> list[dict]:
                            & (published["metric"] == "epochs")]["mean"].astype(float).mean()
         for table in PAPER_TABLE_PRESETS:
             name = preset_name(table, dataset)
-            runs = distinct_runs(dataset, preset_jobs(name)[2])
+            runs = {spec.name: spec.loss for spec in preset_specs(name)}  # each distinct run once
             # Each run at its own loss's measured epoch time; a loss not measured at cross-entropy's.
-            per_run = [rows.get(loss, rows["ce"])["epoch_seconds_estimate"] for loss, _, _ in runs]
+            per_run = [rows.get(loss, rows["ce"])["epoch_seconds_estimate"] for loss in runs.values()]
             costs.append({"model": model_name, "dataset": dataset, "table": table, "preset": name,
                           "runs": len(runs), "epochs_per_run": round(float(epochs), 2),
                           "epoch_seconds": statistics.mean(per_run),
                           "device_hours": epochs * sum(per_run) / 3600,
-                          "losses_timed_as_ce": sorted({loss for loss, _, _ in runs} - set(rows))})
+                          "losses_timed_as_ce": sorted(set(runs.values()) - set(rows))})
     return costs
 
 
@@ -347,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         help=f"comma list of {', '.join(SETUPS)} (default: cnn on CPU, cnn,vgg16,resnet50 on CUDA)",
     )
     parser.add_argument(
-        "--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(LOSSES)}"
+        "--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(loss_names())}"
     )
     parser.add_argument("--steps", type=int, default=None, help="training steps per timed epoch")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -365,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_backends(device)
     default_models = "cnn" if device.type == "cpu" or args.quick else "cnn,vgg16,resnet50"
     models = _names(args.models or default_models, list(SETUPS), "model(s)")
-    losses = _names(args.losses, list(LOSSES), "loss(es)")
+    losses = _names(args.losses, loss_names(), "loss(es)")
     steps = args.steps or (3 if args.quick else 50 if device.type == "cpu" else 200)
     repeats = args.repeats or (1 if args.quick else 5)
     test_samples = args.test_samples or (256 if args.quick else 10000)

@@ -6,14 +6,14 @@ import os
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
-from latentexp.identity import register_resolvers
+from latentexp.spec import register_resolvers
 
 USAGE = """usage: latentexp COMMAND [ARGS]
 
@@ -35,15 +35,6 @@ commands:
 Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<hash>/
 (every λ = 0 run is the cross-entropy baseline `...-ce-lam0-...`).
 """
-
-
-def config_dir() -> str:
-    """conf/ inside an installed wheel, else the source tree's top-level conf/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"latentexp's config tree was not found next to {here}; reinstall the package.")
 
 
 register_resolvers()
@@ -76,20 +67,20 @@ def train_app(cfg: DictConfig) -> float | None:
 
 def _plan(cfg: DictConfig) -> None:
     """One job of a dry run: where its run lives and how far it got; nothing is written."""
-    from latentexp.config import validate_config
-    from latentexp.train.run import default_run_dir, run_state
+    from latentexp.spec import RunSpec
+    from latentexp.validation import validate_config
 
     try:
         validate_config(cfg)
     except LatentexpError as err:
         report_error(err)
     plan = _dry_run_plan if _dry_run_plan is not None else []  # [] in a launcher's own process
-    run_dir = default_run_dir(cfg)
+    spec = RunSpec.from_config(cfg)
     index = len(plan)
-    first = next((p["index"] for p in plan if p["run_dir"] == run_dir), None)
-    state = run_state(run_dir) if first is None else f"same run as #{first}"
-    plan.append({"index": index, "run_dir": run_dir, "state": state})
-    print(f"#{index:<4d} {run_dir.name}  {state}")
+    first = next((p["index"] for p in plan if p["run_dir"] == spec.run_dir), None)
+    state = spec.files.state() if first is None else f"same run as #{first}"
+    plan.append({"index": index, "run_dir": spec.run_dir, "state": state})
+    print(f"#{index:<4d} {spec.name}  {state}")
 
 
 DRY_RUN_ENV = "LATENTEXP_DRY_RUN"
@@ -99,12 +90,6 @@ DRY_RUN_REFUSED = ("hydra.sweep.dir", "hydra.sweep.subdir", "hydra.run.dir")
 
 def _override_key(arg: str) -> str:
     return arg.lstrip("+~").split("=", 1)[0]
-
-
-def config_groups() -> dict[str, list[str]]:
-    """Each config group of conf/ and its options (the YAML files in it)."""
-    root = Path(config_dir())
-    return {d.name: sorted(f.stem for f in d.glob("*.yaml")) for d in sorted(root.iterdir()) if d.is_dir()}
 
 
 def check_group_choices(args: list[str]) -> None:

@@ -1,61 +1,63 @@
-"""The sweep grids of the experiment presets, expanded as Hydra's basic sweeper expands them."""
+"""The sweep presets of conf/experiment/, expanded as Hydra's basic sweeper expands them, each job
+resolved to its run spec."""
 
 from __future__ import annotations
 
 import itertools
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from latentexp.identity import register_resolvers, run_fields
+from latentexp.config_tree import compose
+from latentexp.spec import RunSpec
 
-# The paper's sweep presets: (dataset, table) -> preset name.
+# The paper's sweep presets, per table: the preset's name for a dataset.
 PAPER_TABLE_PRESETS = {
     "Table 1": "paper_table1_{dataset}",
     "Tables 5-7": "paper_table{appendix}_{dataset}",
     "Table 8": "paper_table8_{dataset}",
     "Table 2": "paper_table2_{dataset}",
 }
-APPENDIX_TABLES = {"fashion_mnist": 5, "cifar10": 6, "cifar100": 7}
 
 
 def preset_name(table: str, dataset: str) -> str:
+    from latentexp.report.published import APPENDIX_TABLES
+
     return PAPER_TABLE_PRESETS[table].format(dataset=dataset, appendix=APPENDIX_TABLES[dataset])
 
 
-def compose_config(overrides: list[str], with_hydra: bool = False):
-    """The config tree composed with ``overrides``, as `latentexp train` would (outside any app)."""
-    from latentexp.cli import config_dir
+def sweep_axes(cfg: DictConfig) -> dict[str, list]:
+    """The swept keys of a composed config (``hydra.sweeper.params``) and their values as Hydra
+    parses them (``lambda=0`` is the integer 0), in order."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
-    finally:
-        GlobalHydra.instance().clear()
-
-
-def preset_jobs(preset: str) -> tuple[str, str, list[dict[str, str]]]:
-    """The preset's dataset, model, and one dict of swept values per Hydra job."""
-    cfg = compose_config([f"experiment={preset}"], with_hydra=True)
     params = cfg.hydra.sweeper.params or {}
     overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    axes = {
-        o.key_or_group: list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
-        for o in overrides
-    }
-    jobs = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
-    return str(cfg.dataset.name), str(cfg.model.name), jobs
+    return {o.key_or_group: list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+            for o in overrides}
 
 
-def distinct_runs(dataset: str, jobs: list[dict[str, str]]) -> set[tuple]:
-    """(loss, effective λ, seed) of each distinct run: every λ = 0 job is one baseline per seed."""
-    runs = set()
-    for job in jobs:
-        fields = run_fields({"dataset": {"name": dataset}, "model": {"name": "-"},
-                             "loss": {"name": job["loss"]}, "lambda": float(job["lambda"]),
-                             "seed": int(job["seed"])})
-        runs.add((fields["loss"], fields["lambda"], fields["seed"]))
-    return runs
+def preset_configs(preset: str) -> list[DictConfig]:
+    """The composed config of each Hydra job of a sweep preset (one job for a preset that does not
+    sweep), in the sweeper's order."""
+    axes = sweep_axes(compose([f"experiment={preset}"], with_hydra=True))
+    group_axes = [key for key in axes if "." not in key and key not in ("lambda", "seed")]
+    composed: dict[tuple, DictConfig] = {}
+    configs = []
+    for values in itertools.product(*axes.values()):
+        job = dict(zip(axes, values, strict=True))
+        groups = tuple(f"{key}={job[key]}" for key in group_axes)
+        if groups not in composed:  # compose once per choice of config groups, then set the values
+            composed[groups] = compose([f"experiment={preset}", *groups])
+        cfg = composed[groups].copy()
+        with open_dict(cfg):
+            for key, value in job.items():
+                if key not in group_axes:
+                    OmegaConf.update(cfg, key, value, merge=False)
+        configs.append(cfg)
+    return configs
+
+
+def preset_specs(preset: str) -> list[RunSpec]:
+    """The run spec of each Hydra job of a preset (repeats included: every λ = 0 job of a sweep is
+    the one baseline run of its seed)."""
+    return [RunSpec.from_config(cfg) for cfg in preset_configs(preset)]

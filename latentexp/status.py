@@ -1,27 +1,30 @@
-"""`latentexp status PATH...`: every run under the paths and how far it got."""
+"""`latentexp status PATH...`: every run under the paths and how far it got (no torch needed)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
 
-from latentexp.report.collect import find_run_dirs, load_run
-from latentexp.train.run import RESULT_FILE, run_state
+from latentexp.arguments import run_paths_parser
+from latentexp.rundir import find_run_dirs
 
-ORDER = ("failed", "running", "resumable", "started", "finished")
+ORDER = ("failed", "running", "resumable", "started", "finished", "old")
+OLD_FORMAT = "old format (written before latentexp 0.2: not reported, retrained by train)"
 
 
 def run_states(paths: list[str | Path]) -> list[dict]:
     rows = []
-    for run_dir in find_run_dirs(paths):
-        if load_run(run_dir) is None:  # some other tool's config.yaml
-            continue
-        state = run_state(run_dir)
-        row = {"run": run_dir.name, "run_dir": str(run_dir), "state": state}
+    for files in find_run_dirs(paths):
+        spec = files.read_spec()
+        if spec is None:
+            if files.is_old_format():
+                rows.append({"run": files.name, "run_dir": str(files.path), "state": OLD_FORMAT})
+            continue  # some other tool's directory
+        state = files.state()
+        row = {"run": files.name, "run_dir": str(files.path), "state": state}
         if state in ("finished", "failed"):
-            result = json.loads((run_dir / RESULT_FILE).read_text())
+            result = files.read_result() or {}
             row["detail"] = (f"test {result['test_accuracy']:.2f} %, {result['epochs_run']} epochs"
                              if state == "finished" else result.get("reason", ""))
         rows.append(row)
@@ -30,12 +33,11 @@ def run_states(paths: list[str | Path]) -> list[dict]:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="latentexp status",
-        description="List the runs under PATH as failed, running (a live lock), resumable (a checkpoint), "
-                    "started (no epoch finished) or finished. Re-running a sweep's command resumes the "
-                    "resumable ones and skips the finished ones.")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="output roots or run directories")
+    parser = run_paths_parser(
+        "latentexp status",
+        "List the runs under PATH as failed, running (a live lock), resumable (a checkpoint), started (no "
+        "epoch finished) or finished. Re-running a sweep's command resumes the resumable ones and skips the "
+        "finished ones.")
     parser.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = parser.parse_args(argv)
     rows = run_states(args.paths)

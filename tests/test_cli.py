@@ -10,20 +10,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from support.helpers import latentexp, result_files
 
 pytestmark = pytest.mark.slow
 
 TINY = ["trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=64", "device=cpu"]
-
-
-def latentexp(args, env, cwd, timeout=300):
-    """The command line of this checkout (python -m latentexp), whatever `latentexp` is on PATH."""
-    return subprocess.run([sys.executable, "-m", "latentexp", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def result_files(root: Path):
-    return sorted(root.glob("runs/*/result.json"))
 
 
 def test_train_end_to_end_then_skip_when_finished(tmp_path, cli_env):
@@ -31,7 +22,7 @@ def test_train_end_to_end_then_skip_when_finished(tmp_path, cli_env):
     assert out.returncode == 0, out.stderr
     (result,) = result_files(tmp_path / "outputs")
     data = json.loads(result.read_text())
-    assert data["status"] == "finished" and data["config"]["lambda"] == 0.75
+    assert data["status"] == "finished" and data["spec"]["lambda"] == 0.75
     assert result.parent.name.startswith("fashion_mnist-cnn-latent_boost-lam0.75-seed0-")
     assert (result.parent / "history.csv").exists() and (result.parent / ".hydra" / "config.yaml").exists()
     before = result.stat().st_mtime_ns
@@ -163,7 +154,7 @@ def test_wheel_ships_the_config_tree(tmp_path):
         names = set(zf.namelist())
         zf.extractall(tmp_path / "site")
     assert "latentexp/conf/config.yaml" in names and "latentexp/conf/loss/latent_boost.yaml" in names
-    probe = "from latentexp.cli import config_dir; print(config_dir())"
+    probe = "from latentexp.config_tree import config_dir; print(config_dir())"
     found = subprocess.run([sys.executable, "-c", probe],
                            env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path,
                            capture_output=True, text=True)

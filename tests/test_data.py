@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from dataset_files import idx_bytes, write_cifar10, write_cifar100, write_fashion_mnist
+from support.datasets import idx_bytes, write_cifar10, write_cifar100, write_fashion_mnist
 
 from latentexp.data import load_device_data, random_crop_flip, sources, train_val_indices
 from latentexp.data.idx import read_idx

@@ -5,7 +5,8 @@ import json
 import os
 
 import pytest
-from test_cli import latentexp, result_files
+from support.helpers import REPO_ROOT, latentexp, result_files
+from support.runs import run_config, write_run
 
 pytestmark = pytest.mark.slow
 
@@ -17,8 +18,6 @@ COMPARED = ("test_accuracy", "test_micro_f1", "val_accuracy_best", "best_epoch",
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_root):
-    from conftest import REPO_ROOT
-
     cwd = tmp_path_factory.mktemp("reference")
     env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": str(REPO_ROOT)}
@@ -39,7 +38,7 @@ def test_a_kill_in_the_middle_of_a_write_resumes_to_the_same_result(tmp_path, cl
     assert resumed.returncode == 0, resumed.stderr
     assert not list(run_dir.glob(".*.tmp"))  # cleaned up; every real file is whole
     result = json.loads((run_dir / "result.json").read_text())
-    assert run_dir.name == reference["run_name"]
+    assert run_dir.name == reference["spec"]["name"]
     for key in COMPARED:
         assert result[key] == reference[key], key
 
@@ -64,10 +63,9 @@ def test_a_nan_run_fails_alone_and_the_sweep_goes_on(tmp_path, cli_env):
 
 def test_status_lists_resumable_and_unstarted_runs(tmp_path, cli_env):
     runs = tmp_path / "outputs" / "runs"
-    config = "dataset: {name: fashion_mnist}\nmodel: {name: cnn}\nloss: {name: ce}\nlambda: 0\nseed: 0\n"
     for name in ("a", "b"):
-        (runs / name).mkdir(parents=True)
-        (runs / name / "config.yaml").write_text(config.replace("seed: 0", f"seed: {ord(name)}"))
+        started = write_run(tmp_path / "outputs", run_config("ce", 0.0, ord(name)), status="started")
+        started.rename(runs / name)
     (runs / "b" / "checkpoint.pt").write_text("x")
     (runs / "b" / "history.csv").write_text("epoch\n1\n2\n")
     (tmp_path / "outputs" / "other").mkdir()
@@ -90,5 +88,5 @@ def test_a_two_job_sweep_through_a_parallel_launcher(tmp_path, cli_env, launcher
     out = latentexp(sweep, cli_env, tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     results = [json.loads(r.read_text()) for r in result_files(tmp_path / "outputs")]
-    assert sorted(r["run"]["loss"] for r in results) == ["ce", "latent_boost", "magnet"]
+    assert sorted(r["spec"]["loss"] for r in results) == ["ce", "latent_boost", "magnet"]
     assert all(r["status"] == "finished" and r["epochs_run"] == 1 for r in results)

@@ -1,18 +1,21 @@
 """[2/5] harness pieces: samplers, optimizers and schedules, extra datasets, every loss on every
 backbone, and the other papers' presets."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
-from dataset_files import write_fashion_mnist, write_svhn
-from test_trainer import make_trainer, synthetic_data
+from support.datasets import write_fashion_mnist, write_svhn
+from support.helpers import composed, make_trainer, synthetic_data
 
+from latentexp.config_tree import instantiate
 from latentexp.data.samplers import m_per_class_batches
 from latentexp.data.sources import load_idx_dataset, load_svhn
 from latentexp.errors import ConfigError, DataError
-from latentexp.losses import LOSSES
-from latentexp.train import run
-from latentexp.train.optim import build_optimizer, build_scheduler, step_scheduler
+from latentexp.losses import HeadLoss, loss_names
+from latentexp.train import build
+from latentexp.train.trainer import step_scheduler
 
 # ---------------------------------------------------------------- m_per_class
 
@@ -55,44 +58,46 @@ def test_trainer_runs_with_the_m_per_class_sampler():
 # ---------------------------------------------------------------- optimizers and schedules
 
 
-def _lrs(scheduler_cfg, epochs, flat_val=True):
+def _lrs(*overrides, epochs=1):
+    """The optimizer and the learning rate of each epoch, built from the config groups as the
+    trainer builds them (``_target_``), with a validation accuracy that never improves."""
+    cfg = composed(("optimizer=sgd", "optimizer.lr=1.0", *overrides))
     params = [torch.nn.Parameter(torch.zeros(1))]
-    opt = build_optimizer(params, {"name": "sgd", "lr": 1.0, "momentum": 0.9, "nesterov": True,
-                                   "weight_decay": 5e-4}, torch.device("cpu"))
-    sched = build_scheduler(opt, scheduler_cfg)
+    opt = instantiate(cfg.optimizer, params)
+    sched = instantiate(cfg.lr_scheduler, opt)
     out = []
     for _ in range(epochs):
         out.append(opt.param_groups[0]["lr"])
+        opt.step()
         step_scheduler(sched, 50.0)
     return opt, out
 
 
 def test_sgd_gets_nesterov_momentum_and_weight_decay():
-    opt, _ = _lrs({"name": "constant"}, 1)
+    opt, _ = _lrs("lr_scheduler=constant")
     group = opt.param_groups[0]
     assert isinstance(opt, torch.optim.SGD) and group["nesterov"] and group["momentum"] == 0.9
     assert group["weight_decay"] == 5e-4
 
 
 def test_schedules():
-    assert _lrs({"name": "multistep", "milestones": [2, 4], "gamma": 0.2}, 6)[1] == pytest.approx(
+    assert _lrs("lr_scheduler=multistep", "lr_scheduler.milestones=[2,4]", epochs=6)[1] == pytest.approx(
         [1, 1, 0.2, 0.2, 0.04, 0.04])
-    assert _lrs({"name": "step", "step_size": 3, "gamma": 0.1}, 4)[1] == pytest.approx([1, 1, 1, 0.1])
-    assert _lrs({"name": "constant"}, 3)[1] == [1, 1, 1]
-    assert _lrs({"name": "plateau", "factor": 0.2, "patience": 1}, 4)[1] == pytest.approx([1, 1, 1, 0.2])
+    assert _lrs("lr_scheduler=step", "lr_scheduler.step_size=3", epochs=4)[1] == pytest.approx([1, 1, 1, 0.1])
+    assert _lrs("lr_scheduler=constant", epochs=3)[1] == [1, 1, 1]
+    assert _lrs("lr_scheduler=plateau", "lr_scheduler.patience=1", epochs=4)[1] == pytest.approx(
+        [1, 1, 1, 0.2])
 
 
 def test_multistep_schedule_survives_a_checkpoint(tmp_path):
-    sched = {"name": "multistep", "milestones": [1, 2], "gamma": 0.5}
-    optim = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
-    first = make_trainer(synthetic_data(), loss="lmdl", max_epochs=2, checkpoint=tmp_path / "c.pt",
-                         optimizer=optim, scheduler=sched)
+    schedule = ("optimizer=sgd", "optimizer.lr=0.1", "lr_scheduler=multistep",
+                "lr_scheduler.milestones=[1,2]", "lr_scheduler.gamma=0.5")
+    first = make_trainer(synthetic_data(), *schedule, loss="lmdl", max_epochs=2, run_dir=tmp_path)
     first.fit()
-    again = make_trainer(synthetic_data(), loss="lmdl", max_epochs=3, checkpoint=tmp_path / "c.pt",
-                         optimizer=optim, scheduler=sched)
+    again = make_trainer(synthetic_data(), *schedule, loss="lmdl", max_epochs=2, run_dir=tmp_path)
     assert again.resume()
     assert again.optimizer.param_groups[0]["lr"] == pytest.approx(0.025)
-    assert torch.equal(again.loss_fn.centroids, first.loss_fn.centroids)
+    assert torch.equal(again.loss.centroids, first.loss.centroids)
 
 
 # ---------------------------------------------------------------- mnist and svhn
@@ -126,69 +131,63 @@ BACKBONES = ["cnn", "ffnn", "resnet18", "vgg16", "resnet50"]
 
 
 @pytest.mark.parametrize("model", BACKBONES)
-def test_every_loss_trains_on_every_backbone(model):
-    data = synthetic_data(n=64, size=16, classes=4)  # the backbones adapt to 16x16 at a quarter of the cost
-    data.train_x = data.train_x.expand(-1, 3, -1, -1).contiguous()
-    for split in ("val", "test"):
-        setattr(data, f"{split}_x", getattr(data, f"{split}_x").expand(-1, 3, -1, -1).contiguous())
-    for name in sorted(LOSSES):
+def test_every_loss_trains_on_every_backbone(model, monkeypatch):
+    """One epoch of every loss on every backbone: a finite loss, and a finite gradient into every
+    parameter of the backbone (a head loss leaves the model's own classifier alone) and of the loss."""
+    data = synthetic_data(n=64, size=16, classes=4, channels=3)  # 16x16: a quarter of the cost of 32x32
+    # The backbone is built once and copied for each loss (building VGG-16 alone takes a second).
+    built = build.build_model_from_config(composed((f"model={model}",)).model, 3, (16, 16), 4)
+    monkeypatch.setattr(build, "build_model_from_config", lambda *args: copy.deepcopy(built))
+    for name in loss_names():
         trainer = make_trainer(data, loss=name, lam=0.5, model=model, max_epochs=1, batch_size=16)
-        before = {k: v.clone() for k, v in trainer.loss_fn.state_dict().items()}
+        before = {k: v.clone() for k, v in trainer.loss.state_dict().items()}
         trainer.fit()
-        row = trainer.history[0]
-        assert np.isfinite(row["train_loss"]) and 0.0 <= row["val_accuracy"] <= 100.0, (model, name)
-        loss_params = {id(p) for p in trainer.loss_fn.parameters()}
+        assert np.isfinite(trainer.history[0]["train_loss"]), (model, name)
         optimised = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
-        assert loss_params <= optimised, name  # head-replacing losses' weights are optimised
-        for p in trainer.loss_fn.parameters():
-            assert p.grad is not None, (name, "a loss parameter got no gradient")
+        assert {id(p) for p in trainer.loss.parameters()} <= optimised, name  # a head's weights train
+        # A head loss reads the latent: the layers after it (the classifier, VGG-16's fully connected
+        # block) get no gradient.
+        after_latent = ("classifier.", "head.") if isinstance(trainer.loss, HeadLoss) else ()
+        params = [*trainer.model.named_parameters(), *trainer.loss.named_parameters()]
+        for key, p in params:
+            if not key.startswith(after_latent):
+                assert p.grad is not None and torch.isfinite(p.grad).all(), (model, name, key)
         if name in ("center", "lmdl"):  # state moved and is part of the checkpointed state
-            assert any(not torch.equal(before[k], v) for k, v in trainer.loss_fn.state_dict().items())
+            assert any(not torch.equal(before[k], v) for k, v in trainer.loss.state_dict().items())
+
+
+CHANCE = 25.0  # four classes
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="SphereFace collapses without its margin "
+                                             "annealing (docs/losses/angular_margin.md)"))
+    if n == "sphereface" else n for n in loss_names()])
+def test_every_loss_learns_far_above_chance(name):
+    """Four epochs of the paper CNN on learnable synthetic data (a bright row per class)."""
+    trainer = make_trainer(synthetic_data(n=400), "optimizer.lr=3e-3", loss=name, lam=0.5, max_epochs=4)
+    trainer.fit()
+    trainer.restore_best()
+    assert trainer.accuracy("test") >= CHANCE + 50.0, [row["val_accuracy"] for row in trainer.history]
+
+
+@pytest.mark.parametrize("model", ["cnn", "ffnn", "resnet18"])
+def test_backbones_learn_far_above_chance(model):
+    """VGG-16 and ResNet-50 are left out: their batch-norm statistics need more than a few tiny
+    batches before evaluation-mode predictions mean anything (they get the gradient check above)."""
+    trainer = make_trainer(synthetic_data(n=160, size=16, channels=3), loss="ce", model=model, max_epochs=4,
+                           batch_size=16)
+    trainer.fit()
+    trainer.restore_best()
+    assert trainer.accuracy("test") >= CHANCE + 50.0, [row["val_accuracy"] for row in trainer.history]
 
 
 def test_head_replacing_loss_is_what_predicts(monkeypatch):
     trainer = make_trainer(synthetic_data(), loss="corel_gaussian", lam=0.8, max_epochs=1)
     x, _ = next(trainer.data.eval_batches("val", 8))
     out = trainer.model(x)
-    assert torch.equal(trainer.scores(out), trainer.loss_fn.logits(out.features["latent"]))
+    assert torch.equal(trainer.scores(out), trainer.loss.logits(out.features["latent"]))
     assert not torch.equal(trainer.scores(out), out.logits)
-
-
-# ---------------------------------------------------------------- presets
-
-
-@pytest.mark.parametrize(
-    "preset,checks",
-    [
-        ("corel_fashion_mnist_cnn", {"loss.name": "corel_gaussian", "optimizer.lr": 1e-4,
-                                     "lambda": 0.85, "trainer.max_epochs": 150, "loss.lam": 0.85,
-                                     "lr_scheduler.name": "constant"}),
-        ("lace_cifar10_resnet18", {"loss.name": "lace", "model.name": "resnet18", "trainer.batch_size": 256,
-                                   "trainer.early_stopping_patience": 10, "optimizer.lr": 1e-3}),
-        ("lmdl_cifar10_resnet18", {"loss.name": "lmdl", "optimizer.name": "sgd",
-                                   "optimizer.nesterov": True, "optimizer.weight_decay": 5e-4,
-                                   "lr_scheduler.milestones": [60, 120, 160],
-                                   "lr_scheduler.gamma": 0.2, "trainer.max_epochs": 200,
-                                   "trainer.early_stopping_patience": None}),
-        ("paper_cifar100", {"model.name": "resnet50", "dataset.name": "cifar100"}),
-    ],
-)
-def test_presets_compose_and_run_one_tiny_epoch(compose_cfg, preset, checks):
-    from omegaconf import OmegaConf
-
-    cfg = compose_cfg(f"experiment={preset}")
-    for key, value in checks.items():
-        got = OmegaConf.select(cfg, key)
-        assert (OmegaConf.to_container(got) if OmegaConf.is_config(got) else got) == value, key
-    tiny = ["trainer.max_epochs=1", "trainer.batch_size=20", "dataset.verify_md5=false"]
-    if "cifar100" in preset:
-        tiny += ["dataset.label_set=coarse", "dataset.limit_train=100", "dataset.val_fraction=0.2"]
-    elif "cifar10" in preset:
-        tiny += ["dataset.limit_train=60", "dataset.val_fraction=0.2"]
-    else:
-        tiny = ["trainer.max_epochs=1", "dataset.limit_train=200"]
-    result = run(compose_cfg(f"experiment={preset}", *tiny))
-    assert result["status"] == "finished" and result["epochs_run"] == 1
 
 
 def test_device_auto_claims_a_free_gpu_per_process(tmp_path, monkeypatch):

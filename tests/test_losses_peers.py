@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from naive_losses import (
+from pytorch_metric_learning import losses as pml
+from pytorch_metric_learning.reducers import MeanReducer
+from support.naive_losses import (
     naive_center,
     naive_center_update,
     naive_corel_cosine,
@@ -13,13 +15,21 @@ from naive_losses import (
     naive_lace_logits,
     naive_lmdl,
 )
-from pytorch_metric_learning import losses as pml
-from pytorch_metric_learning.reducers import MeanReducer
 
+from latentexp.config_tree import group_option
 from latentexp.errors import ConfigError
-from latentexp.losses import LOSSES, build_loss
+from latentexp.losses import HeadLoss, build_loss, loss_class, loss_kind, loss_names, loss_parameters
 
 C, D = 5, 8
+
+
+def linear(weight, bias) -> torch.nn.Linear:
+    """A classifier layer with these weights (what LMDL reads from the model)."""
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype=weight.dtype)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    return layer
 
 
 def batch(seed=0, n=30, classes=C, d=D, dtype=torch.float64):
@@ -29,8 +39,10 @@ def batch(seed=0, n=30, classes=C, d=D, dtype=torch.float64):
     return x.to(dtype), y
 
 
-def build(name, **params):
-    return build_loss(name, num_classes=C, embedding_size=D, **params).double()
+def build(name, classifier=None, **params):
+    if classifier is None:
+        classifier = linear(torch.randn(C, D, dtype=torch.float64), torch.zeros(C, dtype=torch.float64))
+    return build_loss(name, num_classes=C, embedding_size=D, classifier=classifier, **params).double()
 
 
 # ---------------------------------------------------------------- pytorch-metric-learning wrappers
@@ -65,7 +77,7 @@ def test_angular_margin_losses_equal_the_library(name, library, defaults):
     theirs.W.data.copy_(ours.loss.W.data)
     assert torch.allclose(ours(x, y), theirs(x, y))
     assert torch.allclose(ours.logits(x), theirs.get_logits(x))
-    assert ours.predicts and not ours.auxiliary
+    assert isinstance(ours, HeadLoss)
 
 
 # ---------------------------------------------------------------- center loss
@@ -175,12 +187,12 @@ def lmdl_inputs(seed=8):
 @pytest.mark.parametrize("momentum", ["none", "partial", "both"])
 def test_lmdl_matches_naive_loop_over_two_batches(momentum):
     x, y, w, b = lmdl_inputs()
-    loss = build("lmdl", momentum=momentum)
-    first = loss(x, y, weight=w, bias=b)
+    loss = build("lmdl", classifier=linear(w, b), momentum=momentum)
+    first = loss(x, y)
     assert first.item() == pytest.approx(naive_lmdl(x.numpy(), y.numpy(), w.numpy(), b.numpy()), rel=1e-9)
     previous, seen = loss.centroids.numpy().copy(), loss.seen.numpy().copy()
     x2, y2 = batch(9, n=12, classes=3)  # classes 3 and 4 absent: their centroids must stay untouched
-    second = loss(x2, y2, weight=w, bias=b)
+    second = loss(x2, y2)
     expected = naive_lmdl(x2.numpy(), y2.numpy(), w.numpy(), b.numpy(), momentum=momentum,
                           previous=previous, seen=seen)
     assert second.item() == pytest.approx(expected, rel=1e-9)
@@ -189,11 +201,11 @@ def test_lmdl_matches_naive_loop_over_two_batches(momentum):
 
 
 def test_lmdl_momentum_centroid_update_by_hand():
-    loss = build_loss("lmdl", num_classes=2, embedding_size=2, momentum="partial")
-    w, b = torch.eye(2), torch.zeros(2)
-    loss(torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0]), weight=w, bias=b)
+    classifier = linear(torch.eye(2), torch.zeros(2))
+    loss = build_loss("lmdl", num_classes=2, embedding_size=2, classifier=classifier, momentum="partial")
+    loss(torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0]))
     assert loss.centroids[0].tolist() == [2.0, 0.0] and loss.seen.tolist() == [True, False]  # first sight
-    loss(torch.tensor([[102.0, 0.0], [102.0, 0.0]]), torch.tensor([0, 0]), weight=w, bias=b)
+    loss(torch.tensor([[102.0, 0.0], [102.0, 0.0]]), torch.tensor([0, 0]))
     assert loss.centroids[0].tolist() == pytest.approx([0.99 * 2.0 + 0.01 * 102.0, 0.0])  # 3.0
 
 
@@ -202,20 +214,26 @@ def test_lmdl_signed_boundary_distance_on_a_hand_made_2d_case():
     # ‖w_0 − w_1‖ = 2. Class 0's centroid (2, 0) scores z = (2, -2): signed distance (z_1 − z_0)/2 = -2,
     # so the margin term is max(0, 6 - 2) = 4. Class 1's centroid (-1, 0) is right of x = 0 by 1:
     # z = (-1, 1), (z_0 − z_1)/2 = -1, term max(0, 6 - 1) = 5. Only the margin term is switched on.
-    loss = build_loss("lmdl", num_classes=2, embedding_size=2, alpha=0.0, gamma_reg=0.0, momentum="none")
+    classifier = linear(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), torch.zeros(2))
+    loss = build_loss("lmdl", num_classes=2, embedding_size=2, classifier=classifier, alpha=0.0,
+                      gamma_reg=0.0, momentum="none")
     h = torch.tensor([[2.0, 0.0], [2.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]])
-    value = loss(h, torch.tensor([0, 0, 1, 1]), weight=torch.tensor([[1.0, 0.0], [-1.0, 0.0]]),
-                 bias=torch.zeros(2))
+    value = loss(h, torch.tensor([0, 0, 1, 1]))
     assert value.item() == pytest.approx((4.0 + 5.0) / 2)
     # A centroid on the wrong side: (−2, 0) labelled 0 scores z = (−2, 2): (2 − (−2))/2 = +2, term 8.
-    wrong = loss(torch.tensor([[-2.0, 0.0], [-2.0, 0.0]]), torch.tensor([0, 0]),
-                 weight=torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), bias=torch.zeros(2))
+    wrong = loss(torch.tensor([[-2.0, 0.0], [-2.0, 0.0]]), torch.tensor([0, 0]))
     assert wrong.item() == pytest.approx(8.0)
 
 
-def test_lmdl_reads_penultimate_and_the_classifier():
-    loss = build("lmdl")
-    assert loss.feature == "penultimate" and loss.uses_classifier and loss.auxiliary
+def test_lmdl_reads_penultimate_and_borrows_the_classifier():
+    classifier = linear(torch.randn(C, D, dtype=torch.float64), torch.zeros(C, dtype=torch.float64))
+    loss = build("lmdl", classifier=classifier)
+    assert loss.feature == "penultimate" and loss_kind(type(loss)) == "auxiliary"
+    assert loss.classifier is classifier  # read, not owned: the model optimises and saves W and b
+    assert list(loss.parameters()) == [] and set(loss.state_dict()) == {"centroids", "seen"}
+    x, y = batch(8)
+    loss(x, y).backward()
+    assert classifier.weight.grad is not None and classifier.bias.grad is not None
 
 
 def test_lmdl_rejects_an_unknown_momentum_mode():
@@ -233,19 +251,23 @@ DEGENERATE = {
 }
 
 
-def call(loss, x, y, w=None):
-    if loss.uses_classifier:
-        w = torch.randn(C, D, requires_grad=True) if w is None else w
-        return loss(x, y, weight=w, bias=torch.zeros(C, requires_grad=True))
+def call(loss, x, y):
     return loss(x if loss.feature != "logits" else x[:, :C], y)
 
 
+def built(name, dtype=torch.float32, seed=0):
+    """Loss ``name`` with the same initial weights for a given seed, in ``dtype``."""
+    torch.manual_seed(seed)
+    classifier = linear(torch.randn(C, D), torch.randn(C)).to(dtype)
+    return build_loss(name, num_classes=C, embedding_size=D, classifier=classifier).to(dtype)
+
+
 @pytest.mark.parametrize("case", sorted(DEGENERATE))
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("name", loss_names())
 def test_every_loss_is_finite_with_finite_gradients_on_degenerate_batches(name, case):
     x, y = DEGENERATE[case]
     x = x.clone().requires_grad_(True)
-    loss = build_loss(name, num_classes=C, embedding_size=D)
+    loss = built(name)
     value = call(loss, x, y)
     assert value.dim() == 0 and torch.isfinite(value), value
     value.backward()
@@ -254,40 +276,58 @@ def test_every_loss_is_finite_with_finite_gradients_on_degenerate_batches(name, 
         assert p.grad is None or torch.isfinite(p.grad).all()
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("name", loss_names())
 def test_every_loss_state_survives_a_state_dict_round_trip(name):
     x, y = batch(10, dtype=torch.float32)
-    loss = build_loss(name, num_classes=C, embedding_size=D)
+    loss = built(name)
     call(loss, x, y)  # updates centres / momentum centroids where there are any
-    fresh = build_loss(name, num_classes=C, embedding_size=D)
+    fresh = built(name, seed=1)
     fresh.load_state_dict(loss.state_dict())
     for (k, a), b in zip(loss.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     loss.eval()
     fresh.eval()
-    if loss.predicts:
+    if isinstance(loss, HeadLoss):
         assert torch.equal(loss.logits(x), fresh.logits(x))
 
 
-def test_head_replacing_losses_declare_it():
-    heads = {n for n, cls in LOSSES.items() if cls.predicts}
-    assert heads == {"corel_gaussian", "corel_cosine", "lace", "arcface", "cosface", "sphereface"}
-    assert all(not LOSSES[n].auxiliary for n in heads)
-    auxiliary = {n for n, cls in LOSSES.items() if cls.auxiliary}
-    assert auxiliary == {"magnet", "latent_boost", "contrastive", "triplet", "npair", "center", "lmdl"}
+@pytest.mark.parametrize("name", loss_names())
+def test_every_loss_agrees_in_float64_float32_and_from_bf16_autocast_features(name):
+    """The trainer runs the model under bf16 autocast (CUDA) and the loss outside it, on features
+    that are bf16: the loss must compute in float32 from them and stay close to its float64 value.
+    Here the features come from a linear layer run under CPU autocast."""
+    x, y = batch(11, n=40)
+    layer = torch.nn.Linear(D, D, dtype=torch.float64)
+    values, grads = {}, {}
+    for dtype, autocast in ((torch.float64, False), (torch.float32, False), (torch.float32, True)):
+        source = layer.to(dtype).requires_grad_(True)
+        source.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            features = source(x.to(dtype))
+        assert features.dtype == (torch.bfloat16 if autocast else dtype)
+        value = call(built(name, dtype), features, y)
+        assert value.dtype == dtype  # bf16 features are computed on in float32
+        value.backward()
+        key = "bf16" if autocast else str(dtype)
+        values[key], grads[key] = value.detach().double(), source.weight.grad.clone().double()
+    assert torch.isfinite(values["bf16"]) and torch.isfinite(grads["bf16"]).all()
+    torch.testing.assert_close(values["torch.float32"], values["torch.float64"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grads["torch.float32"], grads["torch.float64"], rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(values["bf16"], values["torch.float64"], rtol=5e-2, atol=5e-2)
+
+
+def test_each_loss_is_one_of_the_two_kinds():
+    kinds = {name: loss_kind(loss_class(name)) for name in loss_names()}
+    heads = {"corel_gaussian", "corel_cosine", "lace", "arcface", "cosface", "sphereface"}
+    auxiliary = {"ce", "magnet", "latent_boost", "contrastive", "triplet", "npair", "center", "lmdl"}
+    assert {n for n, k in kinds.items() if k == "head"} == heads
+    assert {n for n, k in kinds.items() if k == "auxiliary"} == auxiliary
 
 
 def test_every_loss_config_lists_exactly_its_parameters():
-    from pathlib import Path
-
-    import yaml
-
-    from latentexp.cli import config_dir
-    from latentexp.losses import loss_parameters
-
-    for name in LOSSES:
-        keys = set(yaml.safe_load((Path(config_dir()) / "loss" / f"{name}.yaml").read_text())) - {"name"}
-        assert keys == set(loss_parameters(name)), name
+    for name in loss_names():
+        keys = set(group_option("loss", name)) - {"name", "_target_"}
+        assert keys == set(loss_parameters(loss_class(name))), name
 
 
 def test_cosine_repulsion_takes_the_largest_squared_cosine():

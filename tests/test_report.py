@@ -1,11 +1,12 @@
 """`latentexp report` on hand-written result.json sets: exact numbers, best-λ choice, marks, golden files."""
 
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_runs import finished, hand_written_sweep, run_config, write_run
+from support.runs import finished, hand_written_sweep, run_config, write_run
 
 from latentexp.errors import ConfigError, DataError
 from latentexp.report import build_report
@@ -169,11 +170,9 @@ def test_a_nan_metric_is_marked_and_never_picks_the_best_lambda(tmp_path):
 
 
 def test_a_setting_missing_from_older_runs_is_not_the_same_as_null(tmp_path):
-    import yaml
-
     root = tmp_path / "outputs"
-    old = finished(root, "magnet", 0.5, 0, 80.0, 80.0)
-    config = yaml.safe_load((old / "config.yaml").read_text())
+    finished(root, "magnet", 0.5, 0, 80.0, 80.0)
+    config = run_config("magnet", 0.5, 0)
     del config["dataset"]["limit_test"]  # as written before dataset.limit_test existed
     write_run(root / "old", config, test_accuracy=70.0, val_accuracy_best=70.0)
     finished(root, "magnet", 0.5, 1, 90.0, 90.0)
@@ -187,3 +186,20 @@ def test_configs_of_other_tools_are_ignored(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "config.yaml").write_text("loss: mse\ndataset: foo\n")
     assert len(collect_runs([tmp_path])) == 1
+
+
+def test_runs_written_before_the_run_spec_are_left_out_with_a_warning(tmp_path, caplog):
+    from latentexp.status import OLD_FORMAT, run_states
+
+    finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0)
+    old = tmp_path / "runs" / "fashion_mnist-cnn-ce-lam0-seed1-0123456789"  # as latentexp 0.1 wrote it
+    old.mkdir(parents=True)
+    config = run_config("ce", 0.0, 1)
+    old_result = {"config": config, "status": "finished", "test_accuracy": 99.0}
+    (old / "result.json").write_text(json.dumps(old_result))
+    with caplog.at_level("WARNING", logger="latentexp"):
+        runs = collect_runs([tmp_path])
+    assert len(runs) == 1 and 99.0 not in set(runs["test_accuracy"])
+    assert "1 run(s)" in caplog.text and "before latentexp 0.2" in caplog.text
+    states = {row["run"]: row["state"] for row in run_states([tmp_path])}
+    assert states[old.name] == OLD_FORMAT and list(states.values()).count("finished") == 1

@@ -5,20 +5,12 @@ import re
 from pathlib import Path
 
 import pytest
-from test_cli import latentexp
+from support.helpers import latentexp
 
-from latentexp.identity import run_name
-from latentexp.presets import distinct_runs, preset_jobs
+from latentexp.presets import preset_specs
+from latentexp.report.published import APPENDIX_TABLES as APPENDIX
+from latentexp.report.published import PAPER_MODELS as PAPER_SETUPS
 from latentexp.report.published import published_values
-
-PAPER_SETUPS = {"fashion_mnist": "cnn", "cifar10": "vgg16", "cifar100": "resnet50"}
-APPENDIX = {"fashion_mnist": 5, "cifar10": 6, "cifar100": 7}
-
-
-def canonical_cells(dataset: str, jobs):
-    """{(loss, λ)} after mapping every λ = 0 job onto the baseline, and the seeds."""
-    runs = distinct_runs(dataset, jobs)
-    return {(loss, lam) for loss, lam, _ in runs}, {seed for *_, seed in runs}
 
 
 def published_cells(table: int, dataset: str, losses=None):
@@ -40,30 +32,10 @@ def test_paper_presets_sweep_exactly_the_published_grids(dataset):
         | published_cells(8, dataset),
     }
     for preset, cells in expected.items():
-        got_dataset, got_model, jobs = preset_jobs(preset)
-        assert (got_dataset, got_model) == (dataset, PAPER_SETUPS[dataset]), preset
-        got_cells, seeds = canonical_cells(dataset, jobs)
-        assert got_cells == cells, preset
-        assert seeds == {0, 1, 2, 3, 4}, preset
-
-
-def test_every_lambda_zero_job_is_one_baseline_run_per_seed():
-    base = {"dataset": {"name": "fashion_mnist"}, "model": {"name": "cnn"}, "seed": 3, "trainer": {"x": 1}}
-    names = {run_name({**base, "loss": {"name": loss, "alpha": 1.0}, "lambda": 0.0})
-             for loss in ("magnet", "latent_boost", "contrastive", "center")}
-    names.add(run_name({**base, "loss": {"name": "ce"}, "lambda": 0.75}))  # cross-entropy ignores λ
-    assert len(names) == 1 and names.pop().startswith("fashion_mnist-cnn-ce-lam0-seed3-")
-    # An unknown name (another version's loss) is never folded into the baseline, even at λ = 0.
-    assert "-focal-lam0-" in run_name({**base, "loss": {"name": "focal"}, "lambda": 0})
-    magnet = run_name({**base, "loss": {"name": "magnet"}, "lambda": 0.5})
-    assert magnet.startswith("fashion_mnist-cnn-magnet-lam0.5-seed3-")
-    # A head-replacing loss ignores the trainer's λ: no λ in its name, one run for every λ ...
-    arcface = {run_name({**base, "loss": {"name": "arcface"}, "lambda": lam}) for lam in (0.25, 0.5)}
-    assert len(arcface) == 1 and "-lam" not in arcface.pop()
-    # ... unless its own parameter carries λ (COREL's lam).
-    corel = {run_name({**base, "loss": {"name": "corel_cosine", "lam": lam}, "lambda": lam})
-             for lam in (0.3, 0.6)}
-    assert len(corel) == 2 and all("-corel_cosine-lam" in name for name in corel)
+        specs = preset_specs(preset)
+        assert {(s.dataset, s.model) for s in specs} == {(dataset, PAPER_SETUPS[dataset])}, preset
+        assert {(s.loss, s.lam) for s in specs} == cells, preset  # every λ = 0 job is the baseline
+        assert {s.seed for s in specs} == {0, 1, 2, 3, 4}, preset
 
 
 def test_an_auxiliary_loss_at_lambda_zero_trains_as_the_baseline(compose_cfg):
@@ -71,7 +43,7 @@ def test_an_auxiliary_loss_at_lambda_zero_trains_as_the_baseline(compose_cfg):
 
     tiny = ["trainer.max_epochs=1", "dataset.limit_train=200"]
     result = run(compose_cfg("loss=center", "lambda=0", *tiny))
-    assert result["config"]["loss"] == {"name": "ce"} and result["run"]["loss"] == "ce"
+    assert result["spec"]["config"]["loss"]["name"] == "ce" and result["spec"]["loss"] == "ce"
     again = run(compose_cfg("loss=latent_boost", "lambda=0", *tiny))  # the same run: not trained again
     assert again == result
 
@@ -108,7 +80,7 @@ def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp
     assert out.returncode == 0, out.stderr
     results = sorted((tmp_path / "outputs").glob("runs/*/result.json"))
     assert len(results) == 4
-    losses = sorted(json.loads(r.read_text())["run"]["loss"] for r in results)
+    losses = sorted(json.loads(r.read_text())["spec"]["loss"] for r in results)
     assert losses == ["ce", "ce", "magnet", "magnet"]
     stamps = {r: r.stat().st_mtime_ns for r in results}
 
@@ -140,38 +112,38 @@ def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp
 HOLD_LOCK = """
 import importlib.util, sys, time
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("lock", sys.argv[3])
+spec = importlib.util.spec_from_file_location("runlock", sys.argv[3])
 lock_module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lock_module)
-lock = lock_module.RunLock(Path(sys.argv[1]))
+lock = lock_module.RunLock(Path(sys.argv[1]) / "run.lock")
 print(lock.acquire(attempts=1), flush=True)
 time.sleep(float(sys.argv[2]))
 """
-LOCK_PY = str(Path(__file__).resolve().parents[1] / "latentexp" / "train" / "lock.py")
+LOCK_PY = str(Path(__file__).resolve().parents[1] / "latentexp" / "runlock.py")
 
 
 def test_a_run_locked_by_a_live_job_is_left_to_it_and_taken_when_it_dies(tmp_path, compose_cfg):
     import subprocess
     import sys
 
+    from latentexp.spec import RunSpec
     from latentexp.train import run
-    from latentexp.train.lock import holder
-    from latentexp.train.run import default_run_dir, run_state
 
     cfg = compose_cfg("loss=magnet", "lambda=0", "trainer.max_epochs=1", "dataset.limit_train=200")
-    run_dir = default_run_dir(cfg)
+    files = RunSpec.from_config(cfg).files
+    run_dir = files.path
     run_dir.mkdir(parents=True)
     other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir), "600", LOCK_PY],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "True"
         assert run(cfg)["status"] == "running elsewhere" and not (run_dir / "result.json").exists()
-        assert run_state(run_dir).startswith("running") and holder(run_dir)["pid"] == other.pid
+        assert files.state().startswith("running") and files.holder()["pid"] == other.pid
     finally:
         other.kill()  # SIGKILL: no clean-up code runs, the kernel drops the lock
         other.wait()
-    assert holder(run_dir) is None and run_state(run_dir) == "new"  # the skipped job wrote nothing
-    assert run(cfg)["status"] == "finished" and holder(run_dir) is None
+    assert files.holder() is None and files.state() == "new"  # the skipped job wrote nothing
+    assert run(cfg)["status"] == "finished" and files.holder() is None
 
 
 def test_only_one_of_many_simultaneous_jobs_gets_the_lock(tmp_path):

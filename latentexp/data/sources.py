@@ -1,8 +1,8 @@
 """Find and load the raw datasets as uint8 NCHW arrays.
 
-Fashion-MNIST is read from IDX files found on a search path (the Debian package
-``dataset-fashion-mnist`` installs them in /usr/share/datasets/fashion-mnist); CIFAR-10/100 go
-through torchvision's loader (its pickle format, md5 check and download).
+Fashion-MNIST and MNIST are read from IDX files found on a search path (the Debian package
+``dataset-fashion-mnist`` installs Fashion-MNIST in /usr/share/datasets/fashion-mnist); CIFAR-10,
+CIFAR-100 and SVHN go through torchvision's loaders (their file formats, md5 checks and download).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class DeviceData:
     num_classes: int
     source: str
     channels_last: bool = False
+    augment: bool = False  # random crop and flip of training batches (dataset.augment)
 
     @property
     def in_channels(self) -> int:
@@ -47,8 +48,7 @@ class DeviceData:
         return x
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator, augment: bool = False,
-        sampler: str = "random", m_per_class: int = 4,
+        self, batch_size: int, generator: torch.Generator, sampler: str = "random", m_per_class: int = 4,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of training batches in the order the sampler draws (see samplers.py)."""
         if sampler == "m_per_class":
@@ -57,7 +57,7 @@ class DeviceData:
             order = random_batches(len(self.train_y), batch_size, generator, self.train_y.device)
         for idx in order:
             x = self.train_x[idx]
-            if augment:  # on the raw uint8 images, padding with black as torchvision does
+            if self.augment:  # on the raw uint8 images, padding with black as torchvision does
                 x = random_crop_flip(x, generator)
             yield self.normalize(x), self.train_y[idx]
 
@@ -123,4 +123,5 @@ def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last
         num_classes=raw.num_classes,
         source=raw.source,
         channels_last=channels_last,
+        augment=bool(dataset_cfg["augment"]),
     )

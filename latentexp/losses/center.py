@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.base import AuxiliaryLoss, at_least_float32
 
 
-class CenterLoss(BatchLoss):
+class CenterLoss(AuxiliaryLoss):
     def __init__(self, num_classes: int, embedding_size: int, center_rate: float = 0.25):
         super().__init__()
         self.center_rate = center_rate

@@ -26,7 +26,6 @@ VARIANCE_FLOOR = 1.0e-12
 class BatchClusters:
     sq_dist: torch.Tensor  # (N, K) squared distance of each sample to each class mean
     onehot: torch.Tensor  # (N, K) float membership
-    own_mask: torch.Tensor  # (N, K) bool, True at the sample's own class
     own_index: torch.Tensor  # (N,) index of the sample's class among the K present
     counts: torch.Tensor  # (K,) samples per class
     counted: torch.Tensor  # (N,) bool
@@ -70,8 +69,7 @@ def batch_clusters(x: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
     if num_classes is None:
         classes, own_index, counts, onehot, means = class_means(x, labels)
         counted = (counts[own_index] >= 2) & (len(classes) >= 2)
-        own_mask = onehot.bool()
-        excluded = own_mask
+        excluded = onehot.bool()  # the sample's own class
     else:
         own_index = labels
         onehot = torch.zeros(len(labels), num_classes, dtype=x.dtype, device=x.device)
@@ -80,12 +78,10 @@ def batch_clusters(x: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         present = counts > 0
         means = (onehot.T @ x) / counts.clamp_min(1)[:, None]
         counted = (counts[labels] >= 2) & (present.sum() >= 2)
-        own_mask = onehot.bool()
-        excluded = own_mask | ~present[None, :]
+        excluded = onehot.bool() | ~present[None, :]  # its own class, and classes absent from the batch
     return BatchClusters(
         sq_dist=squared_distances(x, means),
         onehot=onehot,
-        own_mask=own_mask,
         own_index=own_index,
         counts=counts.to(x.dtype),
         counted=counted,

@@ -12,14 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.base import HeadLoss, at_least_float32
 from latentexp.losses.clusters import MASKED, squared_distances
 
 
-class _CorelLoss(BatchLoss):
-    auxiliary = False
-    predicts = True
-    lambda_param = "lam"
+class _CorelLoss(HeadLoss):
+    lambda_parameter = "lam"
 
     def __init__(self, num_classes: int, embedding_size: int, lam: float):
         super().__init__()

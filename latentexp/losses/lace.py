@@ -15,13 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.base import HeadLoss, at_least_float32
 
 
-class LACELoss(BatchLoss):
-    auxiliary = False
-    predicts = True
-
+class LACELoss(HeadLoss):
     def __init__(self, num_classes: int, embedding_size: int, scale: float = 1.0,
                  eigenvalue_floor: float = 1.0e-4):
         super().__init__()

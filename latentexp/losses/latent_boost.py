@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from latentexp.losses.base import BatchLoss, at_least_float32, masked_mean
+from latentexp.losses.base import AuxiliaryLoss, at_least_float32, masked_mean
 from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 from latentexp.losses.pca import pca_project
 
@@ -25,7 +25,7 @@ def alpha_beta_schedule(epoch: int, max_epochs: int, alpha0: float = 1.0, beta0:
     return alpha, beta
 
 
-class LatentBoostLoss(BatchLoss):
+class LatentBoostLoss(AuxiliaryLoss):
     def __init__(
         self,
         pca: bool = True,

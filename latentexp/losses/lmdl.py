@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.base import AuxiliaryLoss, at_least_float32
 from latentexp.losses.clusters import MASKED, class_means
 
 MOMENTUM_MODES = ("partial", "none", "both")
@@ -31,14 +32,16 @@ def safe_norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return (x * x).sum(dim).clamp_min(_TINY).sqrt()
 
 
-class LargeMarginDiscriminativeLoss(BatchLoss):
-    feature = "penultimate"
-    uses_classifier = True
+class LargeMarginDiscriminativeLoss(AuxiliaryLoss):
+    """``classifier`` is the model's final linear layer (W, b), read at every call, never owned."""
 
-    def __init__(self, num_classes: int, embedding_size: int, alpha: float = 1.0, beta: float = 1.0,
-                 gamma_reg: float = 1.0e-3, delta_v: float = 0.5, delta_d: float = 6.0,
+    feature = "penultimate"
+
+    def __init__(self, num_classes: int, embedding_size: int, classifier: nn.Linear, alpha: float = 1.0,
+                 beta: float = 1.0, gamma_reg: float = 1.0e-3, delta_v: float = 0.5, delta_d: float = 6.0,
                  momentum: str = "partial", centroid_momentum: float = 0.99):
         super().__init__()
+        self.borrow("classifier", classifier)
         if momentum not in MOMENTUM_MODES:
             raise ValueError(f"momentum must be one of {', '.join(MOMENTUM_MODES)}, got {momentum!r}")
         self.alpha, self.beta, self.gamma_reg = alpha, beta, gamma_reg
@@ -57,10 +60,10 @@ class LargeMarginDiscriminativeLoss(BatchLoss):
             self.seen[classes] = True
         return blended
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = at_least_float32(embeddings)
-        weight = weight.to(h.dtype)
+        weight = self.classifier.weight.to(h.dtype)
+        bias = self.classifier.bias
         bias = torch.zeros(len(weight), device=h.device, dtype=h.dtype) if bias is None else bias.to(h.dtype)
         classes, index, counts, onehot, batch_centroids = class_means(h, labels)
         moment = self.momentum_centroids(classes, batch_centroids) if self.momentum != "none" else None

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from latentexp.losses.base import BatchLoss, at_least_float32, masked_mean
+from latentexp.losses.base import AuxiliaryLoss, at_least_float32, masked_mean
 from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 
 
-class MagnetLoss(BatchLoss):
+class MagnetLoss(AuxiliaryLoss):
     def __init__(self, alpha: float = 1.0, variance_detach: bool = False, num_classes: int | None = None):
         super().__init__()
         self.alpha = alpha

@@ -11,10 +11,10 @@ import torch
 from pytorch_metric_learning import losses as pml
 from pytorch_metric_learning.reducers import MeanReducer
 
-from latentexp.losses.base import BatchLoss, at_least_float32
+from latentexp.losses.base import AuxiliaryLoss, HeadLoss, at_least_float32
 
 
-class _PairLoss(BatchLoss):
+class _PairLoss(AuxiliaryLoss):
     """An auxiliary metric loss on the latent (Eqs. 1-3)."""
 
     loss: torch.nn.Module
@@ -41,11 +41,9 @@ class NPairsLoss(_PairLoss):
         self.loss = pml.NPairsLoss(reducer=MeanReducer())
 
 
-class _AngularMarginLoss(BatchLoss):
+class _AngularMarginLoss(HeadLoss):
     """Replaces the classifier head: its class weights W are parameters and its logits predict."""
 
-    auxiliary = False
-    predicts = True
     library_class: type[torch.nn.Module]
 
     def __init__(self, num_classes: int, embedding_size: int, margin: float, scale: float):

@@ -1,4 +1,6 @@
-"""Backbones, built by name. Each returns ``ModelOutput(logits, {"latent", "penultimate"})``."""
+"""Backbones, one module each, named by a file of the ``model`` config group whose ``_target_`` is
+the class. Each takes ``(in_channels, image_size, num_classes, **params)``, has a ``classifier``
+linear layer and ``feature_dims``, and returns ``ModelOutput(logits, {"latent", "penultimate"})``."""
 
 from __future__ import annotations
 
@@ -6,31 +8,27 @@ from typing import Any
 
 from torch import nn
 
+from latentexp.config_tree import config_groups, group_option, instantiate
 from latentexp.errors import ConfigError
 from latentexp.models.base import ModelOutput
-from latentexp.models.cnn import PaperCNN
-from latentexp.models.ffnn import FFNN
-from latentexp.models.resnet import ResNet18, ResNet50
-from latentexp.models.vgg import VGG16
 
-MODELS: dict[str, type[nn.Module]] = {
-    "cnn": PaperCNN,
-    "vgg16": VGG16,
-    "resnet50": ResNet50,
-    "resnet18": ResNet18,
-    "ffnn": FFNN,
-}
+
+def build_model_from_config(node: Any, in_channels: int, image_size: tuple[int, int],
+                            num_classes: int) -> nn.Module:
+    """The backbone a config node names, adapted to the dataset's channels, image size and classes."""
+    try:
+        return instantiate(node, in_channels, tuple(image_size), num_classes)
+    except TypeError as e:
+        raise ConfigError(f"Bad parameters for model {node.get('name')!r}: {e}.") from None
 
 
 def build_model(name: str, in_channels: int, image_size: tuple[int, int], num_classes: int,
                 **params: Any) -> nn.Module:
-    """Build a backbone adapted to the dataset's channels, image size and class count."""
-    if name not in MODELS:
-        raise ConfigError(f"Unknown model {name!r}. Valid choices: {', '.join(sorted(MODELS))}.")
-    try:
-        return MODELS[name](in_channels, tuple(image_size), num_classes, **params)
-    except TypeError as e:
-        raise ConfigError(f"Bad parameters for model {name!r}: {e}.") from None
+    """Backbone ``name`` (conf/model/<name>.yaml's class) with ``params`` (class defaults for the rest)."""
+    if name not in config_groups()["model"]:
+        raise ConfigError(f"Unknown model {name!r}. Valid choices: {', '.join(config_groups()['model'])}.")
+    node = {"_target_": group_option("model", name)["_target_"], "name": name, **params}
+    return build_model_from_config(node, in_channels, image_size, num_classes)
 
 
-__all__ = ["MODELS", "ModelOutput", "build_model"]
+__all__ = ["ModelOutput", "build_model", "build_model_from_config"]

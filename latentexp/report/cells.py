@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from latentexp.identity import BASELINE_LOSS
+from latentexp.spec import BASELINE_LOSS
 
 log = logging.getLogger("latentexp")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
+from latentexp.arguments import run_paths_parser
 from latentexp.errors import ConfigError
 from latentexp.io import write_text
 from latentexp.report import figures
@@ -69,12 +69,10 @@ def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
-        prog="latentexp report",
-        description="The Latent Boost paper's tables (λ sweeps, best-λ summary, silhouette, cluster quality; "
-                    "mean ± std over seeds with the paper's published values beside) and figures, from the "
-                    "runs found under PATH.")
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="output roots or run directories")
+    parser = run_paths_parser(
+        "latentexp report",
+        "The Latent Boost paper's tables (λ sweeps, best-λ summary, silhouette, cluster quality; mean ± std "
+        "over seeds with the paper's published values beside) and figures, from the runs found under PATH.")
     parser.add_argument("--format", default="md,tex,csv", help="comma-separated: md, tex, csv (default: all)")
     parser.add_argument("--out", default=None,
                         help="output directory (default: PATH/report for the first PATH)")

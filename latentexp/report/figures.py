@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from latentexp.analysis import TSNE_FILE, analyze
+from latentexp.analysis import analyze
 from latentexp.errors import DataError
-from latentexp.losses import alpha_beta_schedule
+from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
 from latentexp.report.tables import (
     DISPLAY_NAMES,
@@ -23,6 +23,7 @@ from latentexp.report.tables import (
     setup_key,
     setup_title,
 )
+from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 
@@ -76,7 +77,7 @@ def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
 def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
     frames = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / "history.csv"
+        path = RunDir(run_dir).history
         if path.exists():
             frames.append(pd.read_csv(path))
     return frames
@@ -178,7 +179,7 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
 
 
 def _tsne(run_dir: str, compute: bool):
-    path = Path(run_dir) / TSNE_FILE
+    path = RunDir(run_dir).tsne
     if not path.exists():
         if not compute:
             return None

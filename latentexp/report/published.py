@@ -22,7 +22,6 @@ LATENT_BOOST_TABLE = 8
 class Published:
     mean: str
     std: str
-    table: int
 
     def text(self) -> str:
         return f"{self.mean} ± {self.std}" if self.std else self.mean
@@ -46,7 +45,7 @@ def lookup(table: int, dataset: str, loss: str, lam: float | None, metric: str) 
     if hit.empty:
         return None
     row = hit.iloc[0]
-    return Published(row["mean"], row["std"], int(row["table"]))
+    return Published(row["mean"], row["std"])
 
 
 def grid_value(dataset: str, loss: str, lam: float | None, metric: str) -> Published | None:

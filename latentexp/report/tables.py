@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from latentexp.losses import LOSSES
 from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell
 
+# Table order and names of the losses; any other loss follows, under its config name.
 DISPLAY_NAMES = {
     "ce": "Baseline", "magnet": "Magnet", "latent_boost": "Latent Boost", "contrastive": "Contrastive",
     "triplet": "Triplet", "npair": "N-pair", "center": "Center", "corel_gaussian": "COREL (Gaussian)",
     "corel_cosine": "COREL (cosine)", "lace": "LACE", "lmdl": "LMDL", "arcface": "ArcFace",
     "cosface": "CosFace", "sphereface": "SphereFace",
 }
-LOSS_ORDER = {name: i for i, name in enumerate(LOSSES)}
+LOSS_ORDER = {name: i for i, name in enumerate(DISPLAY_NAMES)}
 INCOMPLETE = "‡"
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
 INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "

@@ -1,5 +1,7 @@
-from latentexp.train.early_stopping import EarlyStopping
+"""Training: ``run(cfg)`` trains one run from its config to result.json; the ``Trainer`` is the one
+training loop."""
+
 from latentexp.train.run import run
 from latentexp.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["EarlyStopping", "Trainer", "TrainingDiverged", "run"]
+__all__ = ["Trainer", "TrainingDiverged", "run"]

@@ -2,7 +2,7 @@
 
 Several jobs can name the same run: every λ = 0 job of a sweep is the one baseline run, and a
 parallel launcher (joblib, SLURM arrays) starts them together. A job trains a run only while it
-holds an exclusive ``flock`` on the directory's ``run.lock``; the others see the lock taken and
+holds an exclusive ``flock`` on the directory's lock file; the others see the lock taken and
 leave the run to its holder. The kernel drops the lock when its holder dies, however it dies
 (SIGKILL, preemption, a lost node on NFS once its lease expires), so a killed run never blocks
 its own resumption. The file itself is never deleted: deleting a lock file lets two jobs lock
@@ -21,12 +21,9 @@ from pathlib import Path
 
 log = logging.getLogger("latentexp")
 
-LOCK_FILE = "run.lock"
 
-
-def holder(run_dir: Path) -> dict | None:
-    """The live holder of the run's lock (host, pid, since), or None when nobody holds it."""
-    path = run_dir / LOCK_FILE
+def holder(path: Path) -> dict | None:
+    """The live holder of the lock file ``path`` (host, pid, since), or None when nobody holds it."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -36,7 +33,7 @@ def holder(run_dir: Path) -> dict | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                return json.loads(path.read_text() or "{}")
+                return json.loads(Path(path).read_text() or "{}")
             except (OSError, ValueError):
                 return {}
         except OSError:  # no lock support on this filesystem: nobody can be seen holding it
@@ -48,8 +45,8 @@ def holder(run_dir: Path) -> dict | None:
 
 
 class RunLock:
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / LOCK_FILE
+    def __init__(self, path: Path):
+        self.path = Path(path)
         self.fd: int | None = None
 
     def acquire(self, attempts: int = 5, wait: float = 0.1) -> bool:

@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from functools import cache
 from pathlib import Path
 
-import yaml
-
-from latentexp.identity import plain_config, run_name
-from latentexp.presets import compose_config
-
-
-@cache
-def _composed(overrides: tuple[str, ...]) -> dict:
-    return plain_config(compose_config(list(overrides)))
+from latentexp.spec import RunSpec, plain_config
+from support.helpers import composed
 
 
 def run_config(loss: str, lam: float, seed: int, dataset: str = "fashion_mnist", model: str = "cnn",
                max_epochs: int = 100, **loss_params) -> dict:
     """The real composed config of `latentexp train` with these overrides."""
-    overrides = (f"dataset={dataset}", f"model={model}", f"loss={loss}", f"lambda={lam}",
+    overrides = (f"dataset={dataset}", f"model={model}", f"loss={loss}", f"lambda={lam}", f"seed={seed}",
                  f"trainer.max_epochs={max_epochs}",
                  *(f"loss.{k}={v}" for k, v in sorted(loss_params.items())))
-    config = copy.deepcopy(_composed(overrides))
-    config["seed"] = seed
-    return config
+    return plain_config(composed(overrides))
 
 
 def write_run(root: Path, config: dict, status: str = "finished", **metrics) -> Path:
-    """A run directory: result.json for finished/failed runs, only config.yaml for started ones."""
-    run_dir = root / "runs" / run_name(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    """A run directory as `latentexp train` leaves it: spec.json for a started run, result.json
+    with the spec for a finished or failed one."""
+    spec = RunSpec.from_config({**config, "output_root": str(root)})  # not part of the identity
+    spec.files.path.mkdir(parents=True, exist_ok=True)
+    spec.files.spec_file.write_text(json.dumps(spec.to_json()))
     if status != "started":
-        result = {"config": config, "status": status, **metrics}
-        (run_dir / "result.json").write_text(json.dumps(result))
-    return run_dir
+        result = {"spec": spec.to_json(), "status": status, **metrics}
+        spec.files.result_file.write_text(json.dumps(result))
+    return spec.files.path
 
 
 def finished(root: Path, loss: str, lam: float, seed: int, accuracy: float, val: float, epochs: int = 40,
@@ -74,7 +64,7 @@ def hand_written_sweep(root: Path) -> Path:
     write_run(root, run_config("triplet", 0.5, 0), status="started")
     for seed, acc in enumerate((87.0, 87.5, 88.0)):  # a head-replacing loss: no λ
         finished(root, "arcface", 0.75, seed, acc, val=acc)
-    analysed = root / "runs" / run_name(run_config("ce", 0.0, 0))
+    analysed = root / "runs" / RunSpec.from_config(run_config("ce", 0.0, 0)).name
     analysis = {"gmm_covariance": "diag", "kmeans": {"hungarian_accuracy": 0.8, "ari": 0.6, "v_measure": 0.7},
                 "gmm": {"hungarian_accuracy": 0.75, "ari": 0.55, "v_measure": 0.65},
                 "true_labels": {"silhouette": 0.3, "davies_bouldin": 1.5, "calinski_harabasz": 1234.5}}

@@ -1,0 +1,173 @@
+"""The run directory: the name of every file a run writes, the run's state, and the formats other
+commands read back (the spec, the result, the history, the test latents).
+
+    outputs/runs/<run name>/
+      spec.json         the run spec (latentexp.spec), written when the run starts
+      config.yaml       the config it trains, for people to read
+      checkpoint.pt     the last epoch (atomic)          history.csv   one row per epoch
+      test_latents.npz  test latents, labels, predictions
+      result.json       written last: status, metrics and the spec; its presence means done
+      analysis.json, tsne.npz   `latentexp analyze`'s cache
+      run.lock          held (flock) by the job that trains the run
+
+Nothing here imports torch: `status` and `report` read runs without the training stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from latentexp.errors import DataError
+from latentexp.io import read_json, remove_partial_writes, write_json, write_npz, write_text
+from latentexp.runlock import RunLock, holder
+
+SPEC_FILE = "spec.json"
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.csv"
+LATENTS_FILE = "test_latents.npz"
+RESULT_FILE = "result.json"
+ANALYSIS_FILE = "analysis.json"
+TSNE_FILE = "tsne.npz"
+LOCK_FILE = "run.lock"
+
+# Finished runs first looked for by their result, started ones by their spec; runs written before
+# the spec existed (format 1) by their config.yaml.
+MARKERS = (RESULT_FILE, SPEC_FILE, CONFIG_FILE)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    spec_file = property(lambda self: self.path / SPEC_FILE)
+    config_file = property(lambda self: self.path / CONFIG_FILE)
+    checkpoint = property(lambda self: self.path / CHECKPOINT_FILE)
+    history = property(lambda self: self.path / HISTORY_FILE)
+    latents = property(lambda self: self.path / LATENTS_FILE)
+    result_file = property(lambda self: self.path / RESULT_FILE)
+    analysis = property(lambda self: self.path / ANALYSIS_FILE)
+    tsne = property(lambda self: self.path / TSNE_FILE)
+
+    # ------------------------------------------------------------------ state
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path / LOCK_FILE)
+
+    def holder(self) -> dict | None:
+        """Host and pid of the live job training this run, or None."""
+        return holder(self.path / LOCK_FILE)
+
+    def state(self) -> str:
+        """``finished`` or ``failed`` (result.json), ``running (…)`` (a live lock), ``resumable (after
+        epoch k)`` (a checkpoint to resume from), ``started (no epoch finished)``, else ``new``."""
+        result = self.read_result()
+        if result is not None:
+            return str(result.get("status", "finished"))
+        busy = self.holder()
+        if busy is not None:
+            return f"running (host {busy.get('host')}, pid {busy.get('pid')})"
+        if self.checkpoint.exists() and self.history.exists():
+            return f"resumable (after epoch {self.epochs_recorded()})"
+        if self.spec_file.exists() or self.config_file.exists():
+            return "started (no epoch finished)"
+        return "new"
+
+    def epochs_recorded(self) -> int:
+        return max(0, len(self.history.read_text().splitlines()) - 1) if self.history.exists() else 0
+
+    # ------------------------------------------------------------------ reading
+
+    def read_result(self) -> dict | None:
+        return self._read_json(self.result_file)
+
+    def read_spec(self) -> dict | None:
+        """The stored spec: result.json's once finished, else spec.json's; None for runs written
+        before specs existed (format 1) or for directories that are not runs."""
+        result = self.read_result()
+        if result is not None:
+            return result.get("spec")
+        return self._read_json(self.spec_file)
+
+    def is_old_format(self) -> bool:
+        """A latentexp run written before the run spec existed (format 1): no spec anywhere, and
+        a config with dataset, model and loss (not some other tool's config.yaml)."""
+        if self.read_spec() is not None:
+            return False
+        result = self.read_result()
+        if result is not None:
+            config = result.get("config")
+        elif self.config_file.exists():
+            try:
+                config = yaml.safe_load(self.config_file.read_text())
+            except (OSError, yaml.YAMLError):
+                return False
+        else:
+            return False
+        parts = ("dataset", "model", "loss")
+        return isinstance(config, dict) and all(isinstance(config.get(k), dict) for k in parts)
+
+    def _read_json(self, path: Path) -> dict | None:
+        if not path.exists():
+            return None
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path} is unreadable ({err}); move it away or delete it and re-run its "
+                            f"sweep.") from err
+        if not isinstance(data, dict):
+            raise DataError(f"{path} does not hold a JSON object; move it away or delete it.")
+        return data
+
+    def load_latents(self) -> dict[str, np.ndarray]:
+        if not self.latents.exists():
+            raise DataError(f"{self.latents} does not exist: analyze needs a finished run directory "
+                            f"(outputs/runs/<name>/) that saved its test latents.")
+        with np.load(self.latents, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    # ------------------------------------------------------------------ writing
+
+    def start(self, spec: dict[str, Any], config_yaml: str) -> list[Path]:
+        """Create the directory, remove temporary files a killed write left behind (returned),
+        and write the spec and the readable config."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        leftovers = remove_partial_writes(self.path)
+        write_json(self.spec_file, spec)
+        write_text(self.config_file, config_yaml)
+        return leftovers
+
+    def write_result(self, result: dict) -> None:
+        write_json(self.result_file, result)  # written last: its presence marks the run as done
+
+    def save_latents(self, latents: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> None:
+        """Test-set latents (float16 to keep sweeps small), labels and predictions, atomically."""
+        write_npz(self.latents, latents=latents.astype(np.float16), labels=labels.astype(np.int64),
+                  predictions=predictions.astype(np.int64))
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[RunDir]:
+    """Every run directory under ``paths`` (output roots or run directories), each once."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise DataError(f"{path} does not exist; give an output root such as outputs/ or a run "
+                            f"directory (runs live in outputs/runs/<name>/).")
+        for marker in MARKERS:
+            candidates = [path / marker] if (path / marker).is_file() else path.rglob(marker)
+            for file in candidates:
+                if file.parent.name != ".hydra":  # Hydra's own copy of the job config
+                    found.add(file.parent.resolve())
+    return [RunDir(p) for p in sorted(found)]

@@ -1,0 +1,177 @@
+"""The run spec: what a run is, resolved once per job from its composed config.
+
+A ``RunSpec`` holds the config the run trains, its identity (the part of that config that can
+change the numbers) and the identity's hash, the readable fields (dataset, model, loss, the loss's
+kind, λ, seed), the run name and the run directory. The trainer, result.json, `status`, `report`,
+the presets and the dry run all read it; nothing re-derives it.
+
+λ's rules live here and nowhere else:
+
+- An auxiliary loss is mixed with the model's cross-entropy, L = λ·L_aux + (1 − λ)·L_CE (Eq. 11,
+  ``eq11``). At λ = 0 it has no weight and is not computed.
+- So every auxiliary loss at λ = 0 *is* the cross-entropy baseline, and cross-entropy ignores λ:
+  all of them are one run, ``loss=ce`` at λ = 0, whatever loss the job named.
+- A head loss ignores the trainer's λ, so its runs have none, unless one of its own parameters
+  plays λ's role (COREL's ``lam``, which follows ``lambda`` by default): that value is its λ.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+
+from latentexp.rundir import RunDir
+
+# Part of every identity: bumped whenever a change alters what runs compute or how they are named,
+# so that a new version never reuses, resumes or averages in a run of an older one.
+FORMAT_VERSION = 2
+
+BASELINE_LOSS = "ce"
+
+# Dotted keys that say where or how visibly a run happens, never what it computes.
+NON_IDENTITY_KEYS = (
+    "device",
+    "output_root",
+    "dataset.root",
+    "dataset.download",
+    "trainer.progress",
+    "trainer.eval_batch_size",  # evaluation in chunks: the same predictions whatever their size
+)
+
+T = TypeVar("T")
+
+
+def eq11(lam: float, cross_entropy: T, auxiliary: Callable[[], T]) -> tuple[T, T | None]:
+    """Eq. 11, the one place λ meets the losses: (λ·L_aux + (1 − λ)·L_CE, L_aux). At λ = 0 the
+    auxiliary loss has no weight and is not computed (None)."""
+    if lam == 0.0:
+        return cross_entropy, None
+    term = auxiliary()
+    return lam * term + (1.0 - lam) * cross_entropy, term
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str  # <dataset>-<model>-<loss>[-lam<λ>]-seed<seed>-<hash>
+    hash: str
+    dataset: str
+    model: str
+    loss: str
+    loss_kind: str  # "auxiliary" or "head"
+    lam: float | None  # the run's λ; None where the loss has none
+    lambda_key: str | None  # the config key that holds λ ("lambda", "loss.lam"), None where none
+    seed: int
+    config: dict[str, Any] = field(repr=False, hash=False)  # what the run trains
+    identity: dict[str, Any] = field(repr=False, hash=False)  # what the hash covers
+    run_dir: Path | None = field(default=None, compare=False)
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict, run_dir: str | Path | None = None) -> RunSpec:
+        """The spec of a composed (and validated) config; ``run_dir`` defaults to
+        ``<output_root>/runs/<name>``."""
+        from latentexp.config_tree import group_option, target_class
+        from latentexp.losses.base import loss_kind
+
+        config = plain_config(cfg)
+        loss = config["loss"]
+        kind = loss_kind(target_class(loss))
+        if loss["name"] == BASELINE_LOSS or (kind == "auxiliary" and _number(config.get("lambda")) == 0.0):
+            config["loss"], config["lambda"] = copy.deepcopy(group_option("loss", BASELINE_LOSS)), 0.0
+            lam, lambda_key = 0.0, "lambda"
+        elif kind == "head":
+            config.pop("lambda", None)  # unused, or carried by the loss's own parameter
+            parameter = target_class(loss).lambda_parameter
+            lam = _number(loss[parameter]) if parameter else None
+            lambda_key = f"loss.{parameter}" if parameter else None
+        else:
+            lam, lambda_key = _number(config.get("lambda")), "lambda"
+        identity = {**_without(config, NON_IDENTITY_KEYS), "format": FORMAT_VERSION}
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode())
+        parts = [config["dataset"]["name"], config["model"]["name"], config["loss"]["name"]]
+        if lam is not None:
+            parts.append(f"lam{_text(lam)}")
+        short_hash = digest.hexdigest()[:10]
+        name = "-".join(map(str, [*parts, f"seed{config.get('seed')}", short_hash]))
+        if run_dir is None:
+            run_dir = Path(str(config.get("output_root"))) / "runs" / name
+        return cls(name=name, hash=short_hash, dataset=config["dataset"]["name"],
+                   model=config["model"]["name"], loss=config["loss"]["name"], loss_kind=kind, lam=lam,
+                   lambda_key=lambda_key, seed=config.get("seed"), config=config, identity=identity,
+                   run_dir=Path(run_dir))
+
+    @property
+    def files(self) -> RunDir:
+        if self.run_dir is None:
+            raise ValueError(f"the spec of {self.name} has no run directory")
+        return RunDir(self.run_dir)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.loss == BASELINE_LOSS
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field but the run directory (a run tree can move)."""
+        return {"format": self.format, "name": self.name, "hash": self.hash, "dataset": self.dataset,
+                "model": self.model, "loss": self.loss, "loss_kind": self.loss_kind, "lambda": self.lam,
+                "lambda_key": self.lambda_key, "seed": self.seed, "config": self.config,
+                "identity": self.identity}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], run_dir: str | Path | None = None) -> RunSpec:
+        fields = {k: data[k] for k in ("format", "name", "hash", "dataset", "model", "loss", "loss_kind",
+                                       "lambda_key", "seed", "config", "identity")}
+        return cls(**fields, lam=data["lambda"], run_dir=Path(run_dir) if run_dir is not None else None)
+
+
+def plain_config(cfg: DictConfig | dict) -> dict[str, Any]:
+    """The resolved config as plain containers (a deep copy), without Hydra's own node."""
+    if isinstance(cfg, DictConfig):
+        # Key by key: the root may hold a `hydra` node that must not be resolved here.
+        data = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                for k in cfg if k != "hydra"}
+    else:
+        data = {k: v for k, v in cfg.items() if k != "hydra"}
+    return json.loads(json.dumps(data))
+
+
+def _without(data: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    for dotted in dotted_keys:
+        *parents, leaf = dotted.split(".")
+        node = data
+        for p in parents:
+            node = node.get(p, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return data
+
+
+def _number(value: Any) -> Any:
+    """``value`` as a float; a value that is not a number stays as it is, for validation to report
+    (names are computed before validation runs, for Hydra's run directory)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _run_name_resolver(*, _root_: DictConfig) -> str:
+    return RunSpec.from_config(_root_).name
+
+
+def register_resolvers() -> None:
+    """Make ``${latentexp_run_name:}`` available to the Hydra configs (conf/config.yaml's run dirs)."""
+    if not OmegaConf.has_resolver("latentexp_run_name"):
+        OmegaConf.register_new_resolver("latentexp_run_name", _run_name_resolver)

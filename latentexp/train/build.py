@@ -1,0 +1,42 @@
+"""From a run spec and its data to a ready ``Trainer``: the model, the loss, the optimizer and the
+learning-rate schedule, each built from its ``_target_`` config node."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from latentexp.config_tree import instantiate, target_class
+from latentexp.data import DeviceData
+from latentexp.losses import build_loss_from_config
+from latentexp.models import build_model_from_config
+from latentexp.rundir import RunDir
+from latentexp.runtime import seed_everything
+from latentexp.spec import RunSpec
+from latentexp.train.settings import TrainerSettings
+from latentexp.train.trainer import Trainer
+
+
+def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
+                  files: RunDir | None = None) -> Trainer:
+    config = spec.config
+    settings = TrainerSettings.from_config(config["trainer"])
+    seed_everything(spec.seed)  # the model's and the loss's initial weights
+    model = build_model_from_config(config["model"], data.in_channels, data.image_size, data.num_classes)
+    model = model.to(device)
+    if settings.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    feature = target_class(config["loss"]).feature
+    loss = build_loss_from_config(config["loss"], num_classes=data.num_classes,
+                                  embedding_size=model.feature_dims.get(feature, data.num_classes),
+                                  classifier=model.classifier).to(device)
+    # A head loss owns parameters (class weights, signatures): optimise them too.
+    params = [*model.parameters(), *loss.parameters()]
+    takes_fused = "fused" in inspect.signature(target_class(config["optimizer"])).parameters
+    fused = {"fused": True} if device.type == "cuda" and takes_fused else {}  # one kernel per step on CUDA
+    optimizer = instantiate(config["optimizer"], params, **fused)
+    scheduler = instantiate(config["lr_scheduler"], optimizer)
+    lam = spec.lam if spec.loss_kind == "auxiliary" else None
+    return Trainer(model, loss, optimizer, scheduler, data, settings, lam, spec.seed, device,
+                   identity=spec.hash, files=files)

@@ -1,0 +1,24 @@
+"""The trainer's settings: the ``trainer`` config group (conf/trainer/default.yaml), typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    max_epochs: int
+    batch_size: int
+    early_stopping_patience: int | None  # None: never stop early
+    sampler: str  # random | m_per_class
+    m_per_class: int
+    eval_batch_size: int
+    amp: bool  # bf16 autocast, CUDA only
+    channels_last: bool  # CUDA only
+    compile: bool
+    progress: bool | str  # auto: bars when stderr is a terminal
+
+    @classmethod
+    def from_config(cls, node: Any) -> TrainerSettings:
+        return cls(**{k: node[k] for k in cls.__dataclass_fields__})

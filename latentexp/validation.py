@@ -1,0 +1,186 @@
+"""Checks every config value before any work starts; errors name the key and the valid range."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from latentexp.errors import ConfigError
+
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "mnist", "svhn")
+# Constructor arguments the trainer passes to a model (from the data).
+MODEL_CONTEXT = ("in_channels", "image_size", "num_classes")
+
+
+def _get(cfg: DictConfig, key: str) -> Any:
+    value = OmegaConf.select(cfg, key, throw_on_missing=False, default="<absent>")
+    if value == "<absent>":
+        raise ConfigError(f"The config has no key {key!r}; add it with +{key}=VALUE or check the spelling.")
+    return value
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected: str, hint: str = "") -> None:
+    value = _get(cfg, key)
+    if not ok(value):
+        raise ConfigError(f"{key}={value!r} is invalid: expected {expected}.{(' ' + hint) if hint else ''}")
+
+
+def _check_if_set(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected: str) -> None:
+    if OmegaConf.select(cfg, key, default="<absent>") != "<absent>":
+        _check(cfg, key, ok, expected)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError on the first bad value."""
+    _check(cfg, "lambda", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]",
+           "λ weights the distance loss against cross-entropy (Eq. 11): 0 is the baseline, "
+           "e.g. lambda=0.75.")
+    _check(cfg, "seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _check(cfg, "device", lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v),
+           "one of auto, cpu, cuda, cuda:N")
+    _check(cfg, "dataset.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
+    for key in ("dataset.limit_train", "dataset.limit_test"):
+        _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
+    _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
+    _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
+    _validate_trainer(cfg)
+    _validate_optimization(cfg)
+    _validate_model(cfg)
+    _validate_loss(cfg)
+
+
+def _validate_trainer(cfg: DictConfig) -> None:
+    from latentexp.train.settings import TrainerSettings
+
+    unknown = sorted(set(cfg.trainer) - set(TrainerSettings.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"trainer has no setting {', '.join(unknown)}; its settings: "
+                          f"{', '.join(TrainerSettings.__dataclass_fields__)}.")
+    for key in ("trainer.compile", "trainer.amp", "trainer.channels_last"):
+        _check(cfg, key, lambda v: isinstance(v, bool), "true or false")
+    _check(cfg, "trainer.progress", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
+    for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
+        _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
+    _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),
+           "null (no early stopping) or a non-negative integer")
+    _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
+    _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
+    if cfg.trainer.sampler == "m_per_class":
+        _check(cfg, "trainer.batch_size", lambda v: v % cfg.trainer.m_per_class == 0,
+               f"a multiple of trainer.m_per_class={cfg.trainer.m_per_class} with sampler=m_per_class")
+
+
+def _validate_optimization(cfg: DictConfig) -> None:
+    """Known keys by their ranges, the rest against the class's signature, then a trial build on a
+    dummy parameter, which catches whatever the class itself refuses."""
+    import torch
+
+    _check_if_set(cfg, "optimizer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
+    _check_if_set(cfg, "optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a non-negative number")
+    _check_if_set(cfg, "optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+    _check_if_set(cfg, "optimizer.nesterov", lambda v: isinstance(v, bool), "true or false")
+    _check_if_set(cfg, "lr_scheduler.factor", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+    _check_if_set(cfg, "lr_scheduler.patience", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _check_if_set(cfg, "lr_scheduler.gamma", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+    _check_if_set(cfg, "lr_scheduler.step_size", lambda v: _is_int(v) and v >= 1, "a positive integer")
+    _check_if_set(cfg, "lr_scheduler.milestones",
+                  lambda v: len(v) > 0 and all(_is_int(m) and m >= 1 for m in v), "a list of positive epochs")
+    optimizer_class = _check_target(cfg, "optimizer", context=("params",))
+    scheduler_class = _check_target(cfg, "lr_scheduler", context=("optimizer",))
+    from latentexp.config_tree import instantiate
+
+    try:
+        optimizer = instantiate(cfg.optimizer, [torch.nn.Parameter(torch.zeros(1))])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"optimizer ({optimizer_class.__name__}) refuses its settings: {err}; check the "
+                          f"optimizer.* values.") from None
+    try:
+        instantiate(cfg.lr_scheduler, optimizer)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"lr_scheduler ({scheduler_class.__name__}) refuses its settings: {err}; check the "
+                          f"lr_scheduler.* values.") from None
+
+
+def _validate_model(cfg: DictConfig) -> None:
+    _check_target(cfg, "model", context=MODEL_CONTEXT)
+
+
+def _validate_loss(cfg: DictConfig) -> None:
+    from latentexp.config_tree import group_option
+    from latentexp.losses import check_parameters, loss_names
+    from latentexp.losses.base import CONTEXT_PARAMETERS, loss_kind
+
+    cls = _target(cfg, "loss")
+    name = _get(cfg, "loss.name")
+    if name in loss_names() and group_option("loss", name)["_target_"] != cfg.loss._target_:
+        raise ConfigError(f"loss.name={name} names conf/loss/{name}.yaml, whose class is "
+                          f"{group_option('loss', name)['_target_']}, but loss._target_={cfg.loss._target_}; "
+                          f"give your own loss a name of its own.")
+    try:
+        loss_kind(cls)
+    except TypeError as err:
+        raise ConfigError(f"loss._target_={cfg.loss._target_}: {err}.") from None
+    if name == "latent_boost":
+        _check(cfg, "loss.T", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
+               "T is the cumulative explained-variance threshold of Eq. 7 (paper: 0.95).")
+        _check(cfg, "loss.eps", lambda v: _is_number(v) and v >= 0, "a non-negative number")
+        for key in ("loss.alpha0", "loss.beta0"):
+            _check(cfg, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
+    if name in ("corel_gaussian", "corel_cosine"):
+        _check(cfg, "loss.lam", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
+               "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
+    if name == "lmdl":
+        from latentexp.losses.lmdl import MOMENTUM_MODES
+
+        _check(cfg, "loss.momentum", lambda v: v in MOMENTUM_MODES, f"one of {', '.join(MOMENTUM_MODES)}")
+    params = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
+    check_parameters(name, cls, params)  # unknown keys name the valid ones
+    _check_target(cfg, "loss", context=CONTEXT_PARAMETERS)
+
+
+def _target(cfg: DictConfig, group: str) -> type:
+    from latentexp.config_tree import target_class
+
+    target = _get(cfg, f"{group}._target_")
+    try:
+        return target_class(cfg[group])
+    except Exception as err:  # noqa: BLE001 - any import failure is the same user error
+        raise ConfigError(f"{group}._target_={target} cannot be imported ({err}); give a class path such "
+                          f"as those in conf/{group}/.") from None
+
+
+def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...]) -> type:
+    """Every key of a ``_target_`` node is a constructor parameter of its class, of the type of that
+    parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes."""
+    cls = _target(cfg, group)
+    signature = inspect.signature(cls).parameters
+    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.values())
+    settable = [n for n, p in signature.items() if n not in context and n != "self"
+                and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    for key in cfg[group]:
+        if key in ("_target_", "name"):
+            continue
+        if key not in signature and not takes_any:
+            raise ConfigError(f"{group}.{key} is not a parameter of {cls.__name__}; its parameters: "
+                              f"{', '.join(settable) or 'none'}.")
+        default = signature[key].default if key in signature else inspect.Parameter.empty
+        if isinstance(default, bool):
+            _check(cfg, f"{group}.{key}", lambda v: isinstance(v, bool), "true or false")
+        elif isinstance(default, (int, float)):
+            _check(cfg, f"{group}.{key}", _is_number, f"a number (default {default})")
+        elif isinstance(default, str):  # a mode name, or a count where the mode is "all" (triplets)
+            _check(cfg, f"{group}.{key}", lambda v: isinstance(v, str) or _is_int(v),
+                   f"a string or an integer (default {default!r})")
+    return cls
