@@ -3,6 +3,7 @@ cached in the run directory (analysis.json, tsne.npz); no retraining."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from latentexp.arguments import run_paths_parser
 from latentexp.io import read_json, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
 from latentexp.rundir import RunDir
+
+log = logging.getLogger("latentexp")
 
 
 def tsne_embedding(latents: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -23,18 +26,41 @@ def tsne_embedding(latents: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def analyze(run_dir: str | Path, seed: int = 0, tsne: bool = True, force: bool = False,
             gmm_covariance: str = "diag") -> dict:
+    """The cluster quality of a run's test latents (and their t-SNE), cached in the run directory."""
     files = RunDir(run_dir)
     if files.analysis.exists() and not force and (not tsne or files.tsne.exists()):
         return read_json(files.analysis)
+    return _analyse(files, seed, tsne, gmm_covariance)[0]
+
+
+def tsne_of(run_dir: str | Path, compute: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+    """A run's cached t-SNE embedding and labels; computed (with the analysis) when missing and
+    ``compute``, else None."""
+    files = RunDir(run_dir)
+    if files.tsne.exists():
+        with np.load(files.tsne, allow_pickle=False) as data:
+            return data["embedding"], data["labels"]
+    if not compute:
+        return None
+    log.info("t-SNE of %s (cached in the run directory)", files.path)
+    _, embedding, labels = _analyse(files, 0, True, "diag")
+    return embedding, labels
+
+
+def _analyse(files: RunDir, seed: int, tsne: bool, gmm_covariance: str):
     data = files.load_latents()
     latents, labels = data["latents"].astype(np.float64), data["labels"]
-    result = {"run_dir": str(run_dir), "num_samples": len(labels), "dim": latents.shape[1], "seed": seed,
+    result = {"run_dir": str(files.path), "num_samples": len(labels), "dim": latents.shape[1], "seed": seed,
               "gmm_covariance": gmm_covariance, **cluster_quality(latents, labels, seed, gmm_covariance)}
-    if tsne:
-        embedding = tsne_embedding(latents, seed)
-        write_npz(files.tsne, embedding=embedding.astype(np.float32), labels=labels)
-    write_json(files.analysis, result)
-    return result
+    embedding = tsne_embedding(latents, seed).astype(np.float32) if tsne else None
+    try:  # a cache: on a run tree you cannot write, the results are still returned
+        if embedding is not None:
+            write_npz(files.tsne, embedding=embedding, labels=labels)
+        write_json(files.analysis, result)
+    except OSError as err:
+        log.warning("could not cache the analysis in %s (%s); copy the run somewhere writable to keep it",
+                    files.path, err.strerror or err)
+    return result, embedding, labels
 
 
 def main(argv: list[str]) -> None:

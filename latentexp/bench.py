@@ -205,7 +205,7 @@ def bench(
         "results": results,
         "evaluation": evaluation,
         "pca": pca,
-        "paper_costs": paper_costs(results),
+        "paper_costs": paper_costs(results) if steps >= 10 else [],  # a few steps estimate nothing
     }
 
 
@@ -213,8 +213,8 @@ def paper_costs(results: list[dict]) -> list[dict]:
     """Device-hours of each paper table for the measured paper backbones: the paper's mean epochs
     per run (its Table 2) × the sum over the distinct runs of the preset of each run's measured
     epoch time (its loss's; cross-entropy's for a loss not measured, listed in the result)."""
-    from latentexp.presets import PAPER_TABLE_PRESETS, preset_name, preset_specs
     from latentexp.report.published import PAPER_MODELS, published_values
+    from latentexp.sweeps import PAPER_TABLE_PRESETS, preset_name, preset_specs
 
     published = published_values()
     costs = []

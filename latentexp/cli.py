@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
-import tempfile
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -48,44 +49,31 @@ def report_error(err: LatentexpError) -> None:
     sys.exit(2)
 
 
-# Filled with one entry per Hydra job when `--dry-run` lists a command's runs instead of training.
-_dry_run_plan: list[dict] | None = None
-
-
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def train_app(cfg: DictConfig) -> float | None:
+    from hydra.types import RunMode
+
     from latentexp.train.run import run  # heavy imports only once Hydra has parsed the command line
 
-    if _dry_run_plan is not None or os.environ.get(DRY_RUN_ENV) == "1":
-        return _plan(cfg)
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        result = run(cfg, run_dir=HydraConfig.get().runtime.output_dir)
+        result = run(cfg, run_dir=job_dir)
     except LatentexpError as err:
+        _remove_hydra_record(job_dir)
         report_error(err)
+    if result.get("status") == "failed" and HydraConfig.get().mode == RunMode.RUN:
+        # A single run that failed exits 1, so that a script or a SLURM job can tell; a sweep goes on.
+        print(f"latentexp: run {job_dir.name} failed: {result.get('reason')}", file=sys.stderr)
+        sys.exit(1)
     return result.get("val_accuracy_best")  # the objective for Hydra sweepers
 
 
-def _plan(cfg: DictConfig) -> None:
-    """One job of a dry run: where its run lives and how far it got; nothing is written."""
-    from latentexp.spec import RunSpec
-    from latentexp.validation import validate_config
-
-    try:
-        validate_config(cfg)
-    except LatentexpError as err:
-        report_error(err)
-    plan = _dry_run_plan if _dry_run_plan is not None else []  # [] in a launcher's own process
-    spec = RunSpec.from_config(cfg)
-    index = len(plan)
-    first = next((p["index"] for p in plan if p["run_dir"] == spec.run_dir), None)
-    state = spec.files.state() if first is None else f"same run as #{first}"
-    plan.append({"index": index, "run_dir": spec.run_dir, "state": state})
-    print(f"#{index:<4d} {spec.name}  {state}")
-
-
-DRY_RUN_ENV = "LATENTEXP_DRY_RUN"
-# The run directory of a dry run is output_root/runs/<name>; Hydra's own dirs are sent to scratch.
-DRY_RUN_REFUSED = ("hydra.sweep.dir", "hydra.sweep.subdir", "hydra.run.dir")
+def _remove_hydra_record(job_dir: Path) -> None:
+    """A job refused before its run started (missing data, no such device) leaves nothing behind:
+    remove the directory Hydra made for it if it holds only Hydra's record of the job."""
+    hydra_files = {".hydra", f"{HydraConfig.get().job.name}.log"}
+    if job_dir.is_dir() and {p.name for p in job_dir.iterdir()} <= hydra_files:
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def _override_key(arg: str) -> str:
@@ -130,79 +118,130 @@ def check_group_choices(args: list[str]) -> None:
                                   f"{', '.join(groups[group])} (the files in conf/{group}/).")
 
 
+def check_every_job(args: list[str], dry_run: bool) -> list[DictConfig] | None:
+    """Compose and validate every job of the command before Hydra starts any, so that a bad value
+    anywhere in a sweep stops it before its first job, with exit 2 and nothing written; and check
+    that each output root can be written. Returns the jobs' configs; None where the command is left
+    to Hydra (its own flags, another config directory, another sweeper)."""
+    from hydra._internal.utils import get_args_parser
+
+    from latentexp.rundir import check_output_root
+    from latentexp.sweeps import job_configs
+    from latentexp.validation import validate_config
+
+    if "--version" in args:
+        return None
+    try:
+        parsed = get_args_parser().parse_args(args)
+    except SystemExit:
+        return None  # Hydra reports its own command-line errors
+    if any((parsed.help, parsed.hydra_help, parsed.cfg, parsed.info, parsed.shell_completion,
+            parsed.config_path, parsed.config_dir, parsed.config_name, parsed.experimental_rerun)) \
+            or any(_override_key(a) == "hydra/sweeper" for a in parsed.overrides):
+        return None
+    configs = job_configs(parsed.overrides, multirun=parsed.multirun)
+    for cfg in configs:
+        validate_config(cfg)
+    if not dry_run:
+        for root in sorted({str(cfg.output_root) for cfg in configs}):
+            check_output_root(Path(root))
+    return configs
+
+
 def train_command(args: list[str]) -> None:
-    global _dry_run_plan
+    dry_run = "--dry-run" in args
+    args = [a for a in args if a != "--dry-run"]
     try:
         check_group_choices(args)
-    except ConfigError as err:
-        report_error(err)
-    dry_run = "--dry-run" in args
-    if dry_run:
-        args = [a for a in args if a != "--dry-run"]
-        refused = [a for a in args if _override_key(a) in DRY_RUN_REFUSED]
-        if refused:
-            report_error(ConfigError(
-                f"--dry-run lists runs under output_root/runs/ and cannot follow {', '.join(refused)}; "
-                f"set output_root=DIR instead (runs then live in DIR/runs/<name>/)."))
-        # Jobs run in this process with the basic launcher (never a cluster submission), and Hydra's
-        # own files go to a scratch directory: the listing touches nothing under the output root.
-        _dry_run_plan = []
-        os.environ[DRY_RUN_ENV] = "1"  # a job in another process would still only plan
-        scratch = tempfile.mkdtemp(prefix="latentexp-dry-run-")
-        args = [a for a in args if not _override_key(a).startswith(("hydra/launcher", "hydra.launcher"))]
-        args += [f"hydra.sweep.dir={scratch}", f"hydra.run.dir={scratch}/run", "hydra.output_subdir=null",
-                 "hydra/launcher=basic", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
-    sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
-    try:
-        train_app()
-    finally:
+        configs = check_every_job(args, dry_run)
         if dry_run:
-            shutil.rmtree(scratch, ignore_errors=True)
-            os.environ.pop(DRY_RUN_ENV, None)
-            plan, _dry_run_plan = _dry_run_plan, None  # a later call in this process trains again
-    if dry_run:
-        _print_plan_summary(plan)
+            refused = [a for a in args if _override_key(a) in ("hydra.sweep.dir", "hydra.sweep.subdir",
+                                                               "hydra.run.dir")]
+            if refused:
+                raise ConfigError(f"--dry-run lists runs under output_root/runs/ and cannot follow "
+                                  f"{', '.join(refused)}; set output_root=DIR instead (runs then live in "
+                                  f"DIR/runs/<name>/).")
+            if configs is None:
+                raise ConfigError("--dry-run lists the jobs of Hydra's basic sweeper in latentexp's config "
+                                  "tree; drop --dry-run with Hydra's own flags, another config directory or "
+                                  "another sweeper.")
+            plan(configs)
+            return
+    except LatentexpError as err:
+        report_error(err)
+    sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
+    train_app()
 
 
-def _print_plan_summary(plan: list[dict]) -> None:
-    states = [p["state"] for p in plan if not p["state"].startswith("same run")]
+def plan(configs: list[DictConfig]) -> list[dict]:
+    """The dry run: each job's run directory and how far that run got, without writing anything
+    (the jobs are the ones `latentexp train` launches: composed as Hydra's basic sweeper composes
+    them, whatever the launcher)."""
+    from latentexp.spec import RunSpec
+
+    rows: list[dict] = []
+    first: dict = {}
+    for index, cfg in enumerate(configs):
+        spec = RunSpec.from_config(cfg)
+        state = spec.files.state() if spec.run_dir not in first else f"same run as #{first[spec.run_dir]}"
+        first.setdefault(spec.run_dir, index)
+        rows.append({"index": index, "run_dir": spec.run_dir, "state": state})
+        print(f"#{index:<4d} {spec.name}  {state}")
+    states = [row["state"] for row in rows if not row["state"].startswith("same run")]
     counts = {s: sum(1 for x in states if x.split(" ")[0] == s)
               for s in ("finished", "failed", "running", "resumable", "started", "new")}
     running = f"{counts['running']} running in another job, " if counts["running"] else ""
-    print(f"{len(plan)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
+    print(f"{len(rows)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
           f"{counts['failed']} failed, {running}{counts['resumable'] + counts['started']} to resume, "
           f"{counts['new']} new.")
+    return rows
 
 
 def analyze_command(args: list[str]) -> None:
     from latentexp.analysis import main as analyze_main
 
-    _run_reporting_errors(analyze_main, args)
+    _run_reporting_errors(analyze_main, args, "analyze")
 
 
 def report_command(args: list[str]) -> None:
     from latentexp.report import main as report_main
 
-    _run_reporting_errors(report_main, args)
+    _run_reporting_errors(report_main, args, "report")
 
 
 def status_command(args: list[str]) -> None:
     from latentexp.status import main as status_main
 
-    _run_reporting_errors(status_main, args)
+    _run_reporting_errors(status_main, args, "status")
 
 
 def bench_command(args: list[str]) -> None:
     from latentexp.bench import main as bench_main
 
-    _run_reporting_errors(bench_main, args)
+    _run_reporting_errors(bench_main, args, "bench")
 
 
-def _run_reporting_errors(command, args: list[str]) -> None:
+# What to do when a command cannot write where it writes.
+WRITE_ADVICE = {
+    "report": "give `latentexp report` a directory you can write with --out DIR (it also caches t-SNE "
+              "embeddings in the run directories when it can; --no-tsne skips them)",
+    "analyze": "copy the run directory somewhere you can write",
+    "status": "status writes nothing; check the path",
+    "bench": "bench writes nothing but its output; check where that goes",
+}
+
+
+def _run_reporting_errors(command, args: list[str], name: str) -> None:
     try:
         command(args)
     except LatentexpError as err:
         report_error(err)
+    except (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError) as err:
+        report_error(LatentexpError(f"cannot write {err.filename} ({err.strerror}); {WRITE_ADVICE[name]}."))
+    except OSError as err:
+        if err.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        report_error(LatentexpError(f"cannot write {err.filename} ({err.strerror}); {WRITE_ADVICE[name]}."))
 
 
 COMMANDS = {"train": train_command, "analyze": analyze_command, "report": report_command,
@@ -222,7 +261,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"latentexp: error: unknown command {command!r}; valid commands: "
               f"{', '.join(COMMANDS)}.\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
-    COMMANDS[command](rest)
+    try:
+        COMMANDS[command](rest)
+    except KeyboardInterrupt:
+        print("\nlatentexp: interrupted. Run the same command again to go on: finished runs are kept and an "
+              "unfinished one resumes from its last complete epoch.", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # `latentexp status outputs | head -1`: the reader has gone, say no more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@ def config_dir() -> str:
     raise RuntimeError(f"latentexp's config tree was not found next to {here}; reinstall the package.")
 
 
+@cache
+def root_config() -> dict[str, Any]:
+    """conf/config.yaml's own keys (lambda, seed, device, output_root, ...), unresolved."""
+    return OmegaConf.to_container(OmegaConf.load(Path(config_dir()) / "config.yaml"), resolve=False)
+
+
+@cache
 def config_groups() -> dict[str, list[str]]:
     """Each config group of conf/ and its options (the YAML files in it)."""
     root = Path(config_dir())

@@ -18,12 +18,15 @@ from typing import Any
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "w") -> None:
     """Call ``write(fileobj)`` on a temporary file, fsync it and rename it over ``path``.
 
-    A reader sees either the old file or the complete new one, never a partial write.
+    A reader sees either the old file or the complete new one, never a partial write. The file
+    gets the permissions a plain ``open`` would give it (0666 less the umask): a temporary file is
+    private (0600), and results on a shared output root must stay readable by colleagues.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -33,6 +36,12 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "w"
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it: set it straight back
+    os.umask(mask)
+    return mask
 
 
 FAULT_ENV = "LATENTEXP_FAULT"

@@ -15,6 +15,8 @@ Nothing here imports torch: `status` and `report` read runs without the training
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ LOCK_FILE = "run.lock"
 # Finished runs first looked for by their result, started ones by their spec; runs written before
 # the spec existed (format 1) by their config.yaml.
 MARKERS = (RESULT_FILE, SPEC_FILE, CONFIG_FILE)
+LATENT_ARRAYS = ("latents", "labels", "predictions")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class RunDir:
     # ------------------------------------------------------------------ state
 
     def lock(self) -> RunLock:
+        """The run's lock (not yet acquired), creating the run directory for it."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DataError(f"cannot create the run directory {self.path} ({err.strerror or err}); set "
+                            f"output_root=DIR to a directory you can write.") from None
         return RunLock(self.path / LOCK_FILE)
 
     def holder(self) -> dict | None:
@@ -124,26 +133,43 @@ class RunDir:
             return None
         try:
             data = read_json(path)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as err:
-            raise DataError(f"{path} is unreadable ({err}); move it away or delete it and re-run its "
-                            f"sweep.") from err
-        if not isinstance(data, dict):
-            raise DataError(f"{path} does not hold a JSON object; move it away or delete it.")
+            raise DataError(f"{path} is unreadable ({err}). Delete it and run the run's `latentexp train` "
+                            f"command again: the run resumes from its checkpoint, and a finished run is "
+                            f"evaluated again from its best weights without training.") from None
         return data
 
     def load_latents(self) -> dict[str, np.ndarray]:
         if not self.latents.exists():
             raise DataError(f"{self.latents} does not exist: analyze needs a finished run directory "
                             f"(outputs/runs/<name>/) that saved its test latents.")
-        with np.load(self.latents, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(self.latents, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            if set(LATENT_ARRAYS) - set(arrays):
+                raise ValueError(f"it lacks {', '.join(sorted(set(LATENT_ARRAYS) - set(arrays)))}")
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise DataError(f"{self.latents} is unreadable ({err}). Delete it and run the run's `latentexp "
+                            f"train` command again: a finished run rewrites its test latents from the best "
+                            f"weights in {CHECKPOINT_FILE}, without training.") from None
+        return arrays
+
+    def latents_broken(self) -> bool:
+        """Missing, or not a zip holding the three arrays (a cheap look at the zip's directory; a
+        file damaged inside is found when it is read)."""
+        try:
+            with zipfile.ZipFile(self.latents) as archive:
+                return not {f"{name}.npy" for name in LATENT_ARRAYS} <= set(archive.namelist())
+        except (OSError, zipfile.BadZipFile):
+            return True
 
     # ------------------------------------------------------------------ writing
 
     def start(self, spec: dict[str, Any], config_yaml: str) -> list[Path]:
-        """Create the directory, remove temporary files a killed write left behind (returned),
-        and write the spec and the readable config."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Remove temporary files a killed write left behind (returned), and write the spec and the
+        readable config into the (locked) run directory."""
         leftovers = remove_partial_writes(self.path)
         write_json(self.spec_file, spec)
         write_text(self.config_file, config_yaml)
@@ -153,9 +179,23 @@ class RunDir:
         write_json(self.result_file, result)  # written last: its presence marks the run as done
 
     def save_latents(self, latents: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> None:
+        # The order of LATENT_ARRAYS.
         """Test-set latents (float16 to keep sweeps small), labels and predictions, atomically."""
         write_npz(self.latents, latents=latents.astype(np.float16), labels=labels.astype(np.int64),
                   predictions=predictions.astype(np.int64))
+
+
+def check_output_root(root: Path) -> None:
+    """Create the output root and write a probe file in it: a root that cannot be created (it lies
+    under a file) or written (permissions, a read-only filesystem) stops the command here."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        where = err.filename or root
+        raise DataError(f"output_root={root} cannot be written ({err.strerror or err}: {where}). Set "
+                        f"output_root=DIR to a directory you can write.") from None
 
 
 def find_run_dirs(paths: list[str | Path]) -> list[RunDir]:
@@ -165,6 +205,9 @@ def find_run_dirs(paths: list[str | Path]) -> list[RunDir]:
         if not path.exists():
             raise DataError(f"{path} does not exist; give an output root such as outputs/ or a run "
                             f"directory (runs live in outputs/runs/<name>/).")
+        if not path.is_dir():
+            raise DataError(f"{path} is a file; give an output root such as outputs/ or a run directory "
+                            f"(runs live in outputs/runs/<name>/).")
         for marker in MARKERS:
             candidates = [path / marker] if (path / marker).is_file() else path.rglob(marker)
             for file in candidates:

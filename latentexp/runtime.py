@@ -92,12 +92,32 @@ def versions() -> dict[str, str]:
 
     return {
         "latentexp": latentexp.__version__,
+        "latentexp_revision": source_revision(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
     }
+
+
+def source_revision() -> str | None:
+    """The git commit of the package's source tree, with "+changes" when it has uncommitted
+    changes; None for an installed wheel (its version says what it is)."""
+    import subprocess
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return None
+        changed = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--", "."],
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def device_name(device: torch.device) -> str:

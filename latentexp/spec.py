@@ -18,6 +18,7 @@ the presets and the dry run all read it; nothing re-derives it.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -80,7 +81,7 @@ class RunSpec:
         from latentexp.config_tree import group_option, target_class
         from latentexp.losses.base import loss_kind
 
-        config = plain_config(cfg)
+        config = _numbers_as_declared(plain_config(cfg))
         loss = config["loss"]
         kind = loss_kind(target_class(loss))
         if loss["name"] == BASELINE_LOSS or (kind == "auxiliary" and _number(config.get("lambda")) == 0.0):
@@ -117,6 +118,12 @@ class RunSpec:
     def is_baseline(self) -> bool:
         return self.loss == BASELINE_LOSS
 
+    @property
+    def eq11_lambda(self) -> float | None:
+        """The λ that mixes the loss with cross-entropy (0 for the baseline); None for a head
+        loss, which is the whole objective (its own λ parameter, if any, is inside it)."""
+        return self.lam if self.loss_kind == "auxiliary" else None
+
     def to_json(self) -> dict[str, Any]:
         """Every field but the run directory (a run tree can move)."""
         return {"format": self.format, "name": self.name, "hash": self.hash, "dataset": self.dataset,
@@ -140,6 +147,63 @@ def plain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     else:
         data = {k: v for k, v in cfg.items() if k != "hydra"}
     return json.loads(json.dumps(data))
+
+
+def _numbers_as_declared(config: dict[str, Any]) -> dict[str, Any]:
+    """Integers where a float is declared become floats (``lambda=1`` is ``lambda=1.0``,
+    ``optimizer.weight_decay=0`` is 0.0): the identity depends on values, not on their spelling.
+    Declared: by the class's signature for a ``_target_`` node, else by the YAML default of the
+    key (conf/config.yaml for the top level, the group's option file)."""
+    from latentexp.config_tree import group_option, root_config
+
+    declared = {k for k, v in root_config().items() if _is_float(v)}
+    for group, node in config.items():
+        if isinstance(node, dict) and "_target_" in node:
+            declared |= {f"{group}.{k}" for k in _float_parameters(node["_target_"])}
+        elif isinstance(node, dict) and "name" in node:
+            try:
+                defaults = group_option(group, node["name"])
+            except KeyError:
+                continue
+            declared |= {f"{group}.{k}" for k, v in defaults.items()
+                         if _is_float(v) or (isinstance(v, list) and v and all(_is_float(x) for x in v))}
+    for dotted in declared:
+        *parents, leaf = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            node[leaf] = _as_float(node[leaf])
+    return config
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, float)
+
+
+def _as_float(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list):
+        return [_as_float(v) for v in value]
+    return value
+
+
+@functools.cache
+def _float_parameters(target: str) -> frozenset[str]:
+    """The constructor parameters of a class whose annotation says float (not int), or whose
+    default is a float."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    names = set()
+    for name, p in inspect.signature(get_class(target)).parameters.items():
+        text = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__",
+                                                                         str(p.annotation))
+        if ("float" in text and "int" not in text) or _is_float(p.default):
+            names.add(name)
+    return frozenset(names)
 
 
 def _without(data: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, Any]:
@@ -168,7 +232,13 @@ def _text(value: Any) -> str:
 
 
 def _run_name_resolver(*, _root_: DictConfig) -> str:
-    return RunSpec.from_config(_root_).name
+    # Hydra asks for the run directory before the job starts. `latentexp train` has validated
+    # every job by then; a config it could not check (another config directory) may still be
+    # invalid, and the job's own validation then says how: name a placeholder, never raise here.
+    try:
+        return RunSpec.from_config(_root_).name
+    except Exception:  # noqa: BLE001
+        return "invalid-config"
 
 
 def register_resolvers() -> None:

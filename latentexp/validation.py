@@ -44,6 +44,7 @@ def _check_if_set(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError on the first bad value."""
+    _check_no_unknown_keys(cfg)
     _check(cfg, "lambda", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]",
            "λ weights the distance loss against cross-entropy (Eq. 11): 0 is the baseline, "
            "e.g. lambda=0.75.")
@@ -59,6 +60,25 @@ def validate_config(cfg: DictConfig) -> None:
     _validate_optimization(cfg)
     _validate_model(cfg)
     _validate_loss(cfg)
+
+
+def _check_no_unknown_keys(cfg: DictConfig) -> None:
+    """A key that no config uses (``+foo=1``) would change the run's hash and nothing else."""
+    from latentexp.config_tree import config_groups, group_option, root_config
+
+    root = root_config()
+    known = {str(k) for k in root if k not in ("defaults", "hydra")} | set(config_groups()) | {"hydra"}
+    unknown = sorted(str(k) for k in cfg if k not in known)
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a setting of latentexp: no part of it reads that key, so it "
+                          f"would only change the run's name. Remove +{unknown[0]}=...; the settings are "
+                          f"{', '.join(sorted(known - {'hydra', 'experiment'}))} and their keys "
+                          f"(`latentexp train --cfg job`).")
+    if cfg.dataset.get("name") in config_groups()["dataset"]:
+        unknown = sorted(set(cfg.dataset) - set(group_option("dataset", cfg.dataset.name)))
+        if unknown:
+            raise ConfigError(f"dataset.{unknown[0]} is not a setting of dataset={cfg.dataset.name}; its "
+                              f"settings: {', '.join(group_option('dataset', cfg.dataset.name))}.")
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
@@ -78,8 +98,10 @@ def _validate_trainer(cfg: DictConfig) -> None:
     _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
     _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
     if cfg.trainer.sampler == "m_per_class":
-        _check(cfg, "trainer.batch_size", lambda v: v % cfg.trainer.m_per_class == 0,
-               f"a multiple of trainer.m_per_class={cfg.trainer.m_per_class} with sampler=m_per_class")
+        from latentexp.data.samplers import check_m_per_class
+        from latentexp.data.sources import class_count
+
+        check_m_per_class(class_count(cfg.dataset), cfg.trainer.batch_size, cfg.trainer.m_per_class)
 
 
 def _validate_optimization(cfg: DictConfig) -> None:
@@ -87,7 +109,7 @@ def _validate_optimization(cfg: DictConfig) -> None:
     dummy parameter, which catches whatever the class itself refuses."""
     import torch
 
-    _check_if_set(cfg, "optimizer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
+    _check(cfg, "optimizer.lr", lambda v: _is_number(v) and v > 0, "a positive number")
     _check_if_set(cfg, "optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a non-negative number")
     _check_if_set(cfg, "optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
     _check_if_set(cfg, "optimizer.nesterov", lambda v: isinstance(v, bool), "true or false")
@@ -101,6 +123,9 @@ def _validate_optimization(cfg: DictConfig) -> None:
     scheduler_class = _check_target(cfg, "lr_scheduler", context=("optimizer",))
     from latentexp.config_tree import instantiate
 
+    if scheduler_class is torch.optim.lr_scheduler.ReduceLROnPlateau:
+        _check(cfg, "lr_scheduler.mode", lambda v: v == "max", "max",
+               "The plateau schedule is stepped with the validation accuracy, which should rise.")
     try:
         optimizer = instantiate(cfg.optimizer, [torch.nn.Parameter(torch.zeros(1))])
     except (TypeError, ValueError) as err:
@@ -118,36 +143,54 @@ def _validate_model(cfg: DictConfig) -> None:
 
 
 def _validate_loss(cfg: DictConfig) -> None:
-    from latentexp.config_tree import group_option
-    from latentexp.losses import check_parameters, loss_names
+    from latentexp.losses import check_parameters
     from latentexp.losses.base import CONTEXT_PARAMETERS, loss_kind
+    from latentexp.losses.latent_boost import LatentBoostLoss
+    from latentexp.losses.lmdl import MOMENTUM_MODES, LargeMarginDiscriminativeLoss
 
     cls = _target(cfg, "loss")
     name = _get(cfg, "loss.name")
-    if name in loss_names() and group_option("loss", name)["_target_"] != cfg.loss._target_:
-        raise ConfigError(f"loss.name={name} names conf/loss/{name}.yaml, whose class is "
-                          f"{group_option('loss', name)['_target_']}, but loss._target_={cfg.loss._target_}; "
-                          f"give your own loss a name of its own.")
     try:
         loss_kind(cls)
     except TypeError as err:
         raise ConfigError(f"loss._target_={cfg.loss._target_}: {err}.") from None
-    if name == "latent_boost":
+    if issubclass(cls, LatentBoostLoss):
         _check(cfg, "loss.T", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
                "T is the cumulative explained-variance threshold of Eq. 7 (paper: 0.95).")
         _check(cfg, "loss.eps", lambda v: _is_number(v) and v >= 0, "a non-negative number")
         for key in ("loss.alpha0", "loss.beta0"):
             _check(cfg, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
-    if name in ("corel_gaussian", "corel_cosine"):
+    if cls.__name__.startswith("Corel"):
         _check(cfg, "loss.lam", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
                "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
-    if name == "lmdl":
-        from latentexp.losses.lmdl import MOMENTUM_MODES
-
+    if issubclass(cls, LargeMarginDiscriminativeLoss):
         _check(cfg, "loss.momentum", lambda v: v in MOMENTUM_MODES, f"one of {', '.join(MOMENTUM_MODES)}")
     params = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
     check_parameters(name, cls, params)  # unknown keys name the valid ones
     _check_target(cfg, "loss", context=CONTEXT_PARAMETERS)
+    if loss_kind(cls) == "auxiliary" and cfg["lambda"] > 0 and cls.batch_needs:
+        _check_batches_can_hold(cfg, name, cls.batch_needs)
+
+
+def _check_batches_can_hold(cfg: DictConfig, name: str, needs: str) -> None:
+    """Refuse batch settings under which the loss can never act on a sample (it would train as
+    (1 − λ)·cross-entropy under the loss's name)."""
+    from latentexp.losses.base import PAIR, POSITIVE, POSITIVE_AND_NEGATIVE
+
+    batch, m = cfg.trainer.batch_size, cfg.trainer.m_per_class
+    if cfg.trainer.sampler == "random":
+        smallest = {PAIR: 2, POSITIVE: 2, POSITIVE_AND_NEGATIVE: 3}[needs]
+        impossible = batch < smallest
+        fix = f"trainer.batch_size >= {smallest} (the default 128, or trainer.sampler=m_per_class)"
+    else:
+        impossible = (needs != PAIR and m < 2) or (needs == POSITIVE_AND_NEGATIVE and batch // m < 2) \
+            or batch < 2
+        fix = "trainer.m_per_class >= 2 and trainer.batch_size >= 2 × trainer.m_per_class"
+    if impossible:
+        raise ConfigError(f"loss={name} acts on a sample only when its batch holds {needs}, which no batch "
+                          f"of trainer.batch_size={batch} with trainer.sampler={cfg.trainer.sampler}"
+                          f"{f' (m_per_class={m})' if cfg.trainer.sampler == 'm_per_class' else ''} can: "
+                          f"the run would train (1 − λ)·cross-entropy under {name}'s name. Use {fix}.")
 
 
 def _target(cfg: DictConfig, group: str) -> type:
@@ -163,8 +206,17 @@ def _target(cfg: DictConfig, group: str) -> type:
 
 def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...]) -> type:
     """Every key of a ``_target_`` node is a constructor parameter of its class, of the type of that
-    parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes."""
+    parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes.
+    A ``name`` that is one of the group's option files must come with that file's class."""
+    from latentexp.config_tree import config_groups, group_option
+
     cls = _target(cfg, group)
+    name = _get(cfg, f"{group}.name")
+    if name in config_groups()[group] and group_option(group, name)["_target_"] != cfg[group]._target_:
+        raise ConfigError(f"{group}.name={name} names conf/{group}/{name}.yaml, whose class is "
+                          f"{group_option(group, name)['_target_']}, but {group}._target_="
+                          f"{cfg[group]._target_}: give your own class a name of its own "
+                          f"({group}.name=...), so that runs and reports say what it is.")
     signature = inspect.signature(cls).parameters
     takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.values())
     settable = [n for n, p in signature.items() if n not in context and n != "self"
@@ -172,6 +224,10 @@ def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...]) -> type
     for key in cfg[group]:
         if key in ("_target_", "name"):
             continue
+        if key in context:
+            raise ConfigError(f"{group}.{key} comes from the data and the model, not from the config; "
+                              f"remove it (the parameters of {cls.__name__} to set: "
+                              f"{', '.join(settable) or 'none'}).")
         if key not in signature and not takes_any:
             raise ConfigError(f"{group}.{key} is not a parameter of {cls.__name__}; its parameters: "
                               f"{', '.join(settable) or 'none'}.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -14,6 +15,23 @@ from latentexp.config_tree import compose  # noqa: E402
 from latentexp.spec import register_resolvers  # noqa: E402
 
 register_resolvers()
+
+
+@pytest.fixture(autouse=True)
+def hydra_logging_stays_in_its_test():
+    """Hydra configures logging when a test runs `latentexp train` in this process (a dry run even
+    disables every existing logger): put it back afterwards, as the end of a process would."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+    for logger in logging.root.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger):
+            logger.disabled = False
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,8 @@ def test_analyze_a_real_run_and_cache_it(compose_cfg, monkeypatch, tmp_path):
     assert set(first) >= {"true_labels", "kmeans", "gmm"}
     # Equal to scikit-learn's on the saved latents (float16 -> float64, as analyze reads them).
     expected = cluster_quality(saved["latents"].astype(np.float64), saved["labels"], seed=0)
-    assert first["kmeans"] == pytest.approx(expected["kmeans"]) and first["gmm"] == pytest.approx(expected["gmm"])
+    for method in ("kmeans", "gmm"):
+        assert first[method] == pytest.approx(expected[method]), method
     assert json.loads((run_dir / "analysis.json").read_text())["kmeans"] == first["kmeans"]
     with np.load(run_dir / "tsne.npz") as tsne:
         assert tsne["embedding"].shape == (200, 2)

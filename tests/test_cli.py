@@ -61,7 +61,32 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
         (["loss=triplet", "loss.margin=wide"], 2, ["loss.margin='wide' is invalid", "a number"]),
         (["loss=magnet", "loss.variance_detach=sometimes"], 2,
          ["loss.variance_detach='sometimes' is invalid"]),
-        (["trainer.sampler=m_per_class", "trainer.m_per_class=5"], 2, ["multiple of trainer.m_per_class=5"]),
+        (["trainer.sampler=m_per_class", "trainer.m_per_class=5"], 2,
+         ["a multiple of trainer.m_per_class (5)"]),
+        # [2/6] item 8: the README's old example; 128/4 = 32 classes of 10
+        (["loss=triplet", "lambda=0.5", "trainer.sampler=m_per_class", "trainer.m_per_class=4"], 2,
+         ["batch_size/m <= the 10 classes", "trainer.m_per_class=16"]),
+        # [2/6] item 1: settings under which the loss can never act
+        (["trainer.batch_size=1"], 2, ["loss=latent_boost acts on a sample only when", "batch_size >= 3"]),
+        (["loss=magnet", "lambda=0.5", "trainer.batch_size=1"], 2, ["loss=magnet acts on a sample only"]),
+        (["loss=npair", "lambda=0.5", "trainer.sampler=m_per_class", "trainer.m_per_class=1",
+          "trainer.batch_size=8"], 2, ["loss=npair acts on a sample only when", "m_per_class >= 2"]),
+        # [2/6] item 10: keys no config has, or uses
+        (["foo=1"], 2, ["the config has no key 'foo'"]),
+        (["+foo=1"], 2, ["foo is not a setting of latentexp"]),
+        (["+dataset.foo=1"], 2, ["dataset.foo is not a setting of dataset=fashion_mnist"]),
+        (["+optimizer.foo=1"], 2, ["optimizer.foo is not a parameter of Adam"]),
+        # found by the review of [1/6]: a bad class, a class under another's name, wrong directions
+        (["loss._target_=nope.Nope"], 2, ["loss._target_=nope.Nope cannot be imported"]),
+        (["loss._target_=torch.nn.MSELoss", "loss.name=mse"], 2, ["neither an AuxiliaryLoss nor a HeadLoss"]),
+        (["optimizer._target_=torch.optim.SGD"], 2, ["optimizer.name=adam names conf/optimizer/adam.yaml"]),
+        (["loss.name=lb2", "loss.T=0"], 2, ["loss.T=0 is invalid"]),
+        (["lr_scheduler.mode=min"], 2, ["lr_scheduler.mode='min' is invalid"]),
+        (["+model.num_classes=5"], 2, ["model.num_classes comes from the data"]),
+        (["~optimizer.lr"], 2, ["no key 'optimizer.lr'"]),
+        # a bad value anywhere in a sweep stops it before its first job
+        (["-m", "lambda=0.5,1.5"], 2, ["lambda=1.5 is invalid"]),
+        (["loss=magnet,ce"], 2, ["sweeps several values: add -m"]),
         (["loss=lmdl", "loss.momentum=sometimes"], 2, ["loss.momentum='sometimes' is invalid"]),
         (["optimizer.lr=-1"], 2, ["optimizer.lr=-1 is invalid"]),
     ],
@@ -75,8 +100,10 @@ def test_bad_overrides_fail_with_a_clear_message(tmp_path, monkeypatch, capsys, 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(sys, "argv", ["latentexp"])
     # The bad value comes last so that it wins over the caps that keep an accepted run small.
+    flags = [a for a in args if a.startswith("-")]  # -m before the overrides, as on a command line
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "trainer.max_epochs=1", "dataset.limit_train=300", "device=cpu", *args])
+        main(["train", *flags, "trainer.max_epochs=1", "dataset.limit_train=300", "device=cpu",
+              *[a for a in args if a not in flags]])
     message = capsys.readouterr().err
     assert exit_info.value.code == code, (exit_info.value.code, message)
     for needle in needles:

@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from latentexp.config_tree import config_dir
-from latentexp.presets import preset_configs
+from latentexp.sweeps import preset_configs
 from latentexp.train import run
 from latentexp.validation import validate_config
 

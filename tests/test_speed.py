@@ -2,8 +2,6 @@
 output shape (its figures are measured by the benchmark itself, never asserted here)."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -40,12 +38,11 @@ def test_device_silhouette_edge_cases():
     assert np.isnan(silhouette(x, np.arange(50)))  # every sample its own class: undefined
 
 
-@pytest.mark.slow
-def test_bench_quick_json_has_the_documented_shape():
-    out = subprocess.run([sys.executable, "-m", "latentexp", "bench", "--quick", "--json", "--device", "cpu",
-                          "--losses", "ce,latent_boost"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+def test_bench_quick_json_has_the_documented_shape(capsys):
+    from latentexp.cli import main
+
+    main(["bench", "--quick", "--json", "--device", "cpu", "--losses", "ce,latent_boost"])
+    report = json.loads(capsys.readouterr().out)
     assert {"device", "versions", "results", "evaluation", "pca"} <= set(report)
     assert [(r["model"], r["loss"]) for r in report["results"]] == [("cnn", "ce"), ("cnn", "latent_boost")]
     for row in report["results"]:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from support.helpers import latentexp
 
-from latentexp.presets import preset_specs
 from latentexp.report.published import APPENDIX_TABLES as APPENDIX
 from latentexp.report.published import PAPER_MODELS as PAPER_SETUPS
 from latentexp.report.published import published_values
+from latentexp.sweeps import preset_specs
 
 
 def published_cells(table: int, dataset: str, losses=None):
@@ -156,3 +156,26 @@ def test_only_one_of_many_simultaneous_jobs_gets_the_lock(tmp_path):
     for p in procs:
         p.wait()
     assert sorted(answers) == ["False"] * 5 + ["True"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["experiment=example_fashion_mnist"],
+    ["experiment=example_fashion_mnist", "seed=3", "loss=magnet,ce", "trainer.max_epochs=2"],
+    ["loss=magnet,latent_boost", "lambda=0,0.5", "seed=range(2)", "optimizer=adam,sgd"],
+])
+def test_the_jobs_are_the_ones_hydras_basic_sweeper_launches(overrides):
+    """`latentexp train` checks (and --dry-run lists) the jobs it expands itself: they must be
+    Hydra's, job by job and in order (a preset's sweep params replaced key by key by the command)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from latentexp.config_tree import compose
+    from latentexp.spec import plain_config
+    from latentexp.sweeps import job_configs
+
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    params = compose(fixed, with_hydra=True).hydra.sweeper.params or {}
+    (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(
+        [*(f"{k}={v}" for k, v in params.items()), *overrides]), None)
+    assert [plain_config(c) for c in job_configs(overrides)] == [plain_config(compose(job)) for job in jobs]

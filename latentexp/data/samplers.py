@@ -16,6 +16,19 @@ def random_batches(n: int, batch_size: int, generator: torch.Generator, device) 
     return [perm[start : min(start + batch_size, stop)] for start in range(0, stop, batch_size)]
 
 
+def check_m_per_class(num_classes: int, batch_size: int, m: int) -> None:
+    """Each batch holds batch_size/m distinct classes: a whole number, at most the classes there are."""
+    if batch_size % m or batch_size // m > num_classes or batch_size < m:
+        smallest = -(-batch_size // max(1, num_classes))  # m that keeps batch_size/m within the classes
+        fits = next(k for k in range(smallest, batch_size + 1) if batch_size % k == 0)
+        raise ConfigError(
+            f"trainer.sampler=m_per_class needs trainer.batch_size ({batch_size}) to be a multiple of "
+            f"trainer.m_per_class ({m}) and batch_size/m <= the {num_classes} classes of the training set; "
+            f"e.g. trainer.m_per_class={fits} ({batch_size // fits} classes × {fits}), or another "
+            f"trainer.batch_size."
+        )
+
+
 def m_per_class_batches(labels: torch.Tensor, batch_size: int, m: int,
                         generator: torch.Generator) -> list[torch.Tensor]:
     """len(labels) // batch_size batches, each of batch_size/m distinct classes with m samples
@@ -23,12 +36,8 @@ def m_per_class_batches(labels: torch.Tensor, batch_size: int, m: int,
     that class, so a class smaller than m repeats samples within a batch."""
     device = labels.device
     classes = torch.unique(labels)
+    check_m_per_class(len(classes), batch_size, m)
     per_batch = batch_size // m
-    if batch_size % m or per_batch > len(classes) or per_batch < 1:
-        raise ConfigError(
-            f"trainer.sampler=m_per_class needs trainer.batch_size ({batch_size}) to be a multiple of "
-            f"trainer.m_per_class ({m}) and batch_size/m <= the {len(classes)} classes of the training set."
-        )
     num_batches = max(1, len(labels) // batch_size)
     # The classes of each batch: the first `per_batch` of a random ordering of all classes.
     keys = torch.rand(num_batches, len(classes), generator=generator, device=device)

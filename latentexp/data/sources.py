@@ -227,7 +227,7 @@ def load_cifar(
         if name == "cifar100" and label_set == "coarse":
             y = _cifar100_coarse(found / folder, train)
         splits[train] = (x, y)
-    num_classes = 10 if name == "cifar10" else (20 if label_set == "coarse" else 100)
+    num_classes = class_count({"name": name, "label_set": label_set})
     return RawDataset(*splits[True], *splits[False], num_classes=num_classes, source=str(found / folder))
 
 
@@ -272,6 +272,13 @@ def load_svhn(root: str | None = None, download: bool = True, verify_md5: bool =
                             "and fetch the dataset again.") from None
         splits += [np.ascontiguousarray(ds.data, dtype=np.uint8), np.asarray(ds.labels, dtype=np.int64)]
     return RawDataset(*splits, num_classes=10, source=str(found))
+
+
+def class_count(dataset_cfg) -> int:
+    """How many classes a dataset config has (known before any data is read)."""
+    if dataset_cfg["name"] == "cifar100":
+        return 20 if dataset_cfg.get("label_set", "fine") == "coarse" else 100
+    return 10
 
 
 def load_raw(dataset_cfg) -> RawDataset:

@@ -21,15 +21,43 @@ from torch import nn
 CONTEXT_PARAMETERS = ("num_classes", "embedding_size", "classifier")
 
 
+# What a batch must hold for a loss to act on a sample (``Loss.batch_needs``).
+PAIR = "another sample"
+POSITIVE = "another sample of its class"
+POSITIVE_AND_NEGATIVE = "another sample of its class and a sample of another class"
+
+
 class Loss(nn.Module):
     feature: str = "latent"
+    # What a sample's batch must hold for the loss to act on it (PAIR, POSITIVE,
+    # POSITIVE_AND_NEGATIVE); None: it acts on every sample. Validation refuses batch settings
+    # that can never provide it, the loss records which samples counted (``count``), and the
+    # trainer fails a run in which an epoch went by without one.
+    batch_needs: str | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._counted: torch.Tensor | None = None  # on the device: no host sync per batch
+        self._samples = 0
 
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """Called before each epoch with E (from 0) and E_total; epoch-free losses ignore it."""
 
+    def count(self, counted: torch.Tensor) -> None:
+        """Record which samples of a training batch the loss acted on (a bool per sample)."""
+        if self.training:
+            total = counted.sum()
+            self._counted = total if self._counted is None else self._counted + total
+            self._samples += len(counted)
+
     def epoch_stats(self) -> dict[str, float]:
-        """Diagnostics gathered since the last call (e.g. PCA components kept), then reset."""
-        return {}
+        """Diagnostics gathered since the last call, then reset: the fraction of training samples
+        the loss acted on, and whatever a loss adds (Latent Boost: α, β, PCA components)."""
+        if self._counted is None:
+            return {}
+        fraction = float(self._counted) / max(1, self._samples)
+        self._counted, self._samples = None, 0
+        return {"counted_fraction": fraction}
 
     def borrow(self, name: str, module: nn.Module) -> None:
         """Keep a reference to a module of the model without owning it: its parameters stay out of

@@ -35,7 +35,9 @@ class LACELoss(HeadLoss):
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         x = at_least_float32(embeddings)
-        chol = torch.linalg.cholesky(self.covariance())
+        # cholesky_ex: the same factor, but a diverged (NaN) covariance gives NaN scores, and so a
+        # run recorded as failed, instead of an exception.
+        chol = torch.linalg.cholesky_ex(self.covariance()).L
         whiten = lambda v: torch.linalg.solve_triangular(chol, v.T, upper=False).T  # noqa: E731
         x_hat = F.normalize(whiten(x - self.background_mean), dim=1)
         s_hat = F.normalize(whiten(self.signatures), dim=1)

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from latentexp.losses.base import AuxiliaryLoss, at_least_float32, masked_mean
+from latentexp.losses.base import POSITIVE_AND_NEGATIVE, AuxiliaryLoss, at_least_float32, masked_mean
 from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 from latentexp.losses.pca import pca_project
 
@@ -26,6 +26,7 @@ def alpha_beta_schedule(epoch: int, max_epochs: int, alpha0: float = 1.0, beta0:
 
 
 class LatentBoostLoss(AuxiliaryLoss):
+    batch_needs = POSITIVE_AND_NEGATIVE
     def __init__(
         self,
         pca: bool = True,
@@ -62,7 +63,7 @@ class LatentBoostLoss(AuxiliaryLoss):
 
     def epoch_stats(self) -> dict[str, float]:
         alpha, beta = self.schedule_values()
-        stats = {"alpha": alpha, "beta": beta}
+        stats = {**super().epoch_stats(), "alpha": alpha, "beta": beta}
         if self._components_batches:
             stats["pca_components"] = float(self._components_sum) / self._components_batches
             self._components_sum, self._components_batches = None, 0
@@ -76,6 +77,7 @@ class LatentBoostLoss(AuxiliaryLoss):
             self._components_sum = kept if self._components_sum is None else self._components_sum + kept
             self._components_batches += 1
         c = batch_clusters(x, labels, self.num_classes)
+        self.count(c.counted)
         var = c.class_variances() if self.per_class_variance else c.pooled_variance().expand(len(c.counts))
         if self.variance_detach:
             var = var.detach()

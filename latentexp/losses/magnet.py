@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from latentexp.losses.base import AuxiliaryLoss, at_least_float32, masked_mean
+from latentexp.losses.base import POSITIVE_AND_NEGATIVE, AuxiliaryLoss, at_least_float32, masked_mean
 from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 
 
 class MagnetLoss(AuxiliaryLoss):
+    batch_needs = POSITIVE_AND_NEGATIVE
+
     def __init__(self, alpha: float = 1.0, variance_detach: bool = False, num_classes: int | None = None):
         super().__init__()
         self.alpha = alpha
@@ -22,6 +24,7 @@ class MagnetLoss(AuxiliaryLoss):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = batch_clusters(at_least_float32(embeddings), labels, self.num_classes)
+        self.count(c.counted)
         var = c.pooled_variance()
         if self.variance_detach:
             var = var.detach()

@@ -48,10 +48,19 @@ def principal_axes(centred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _eigh_descending(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gram = gram.double()
-    shift = 1e-10 * gram.diagonal().sum().clamp_min(1e-30)  # separates exact zero eigenvalues
     eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+    # A diverged batch (NaN, or values whose squares overflow) would make eigh raise: decompose the
+    # identity instead and return NaN vectors, so the loss becomes NaN and the trainer records the
+    # run as failed, as it does for every other loss. No host synchronisation.
+    finite = torch.isfinite(gram).all()
+    gram = torch.where(finite, gram, eye)
+    shift = 1e-10 * gram.diagonal().sum().clamp_min(1e-30)  # separates exact zero eigenvalues
     eigenvalues, vectors = torch.linalg.eigh(gram + shift * eye)
-    return (eigenvalues - shift).flip(0), vectors.flip(1)
+    return (eigenvalues - shift).flip(0), _nan_unless(finite, vectors.flip(1))
+
+
+def _nan_unless(finite: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return torch.where(finite, x, torch.full_like(x, float("nan")))
 
 
 def pca_project(x: torch.Tensor, threshold: float, detach: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,8 +77,10 @@ def pca_project(x: torch.Tensor, threshold: float, detach: bool = True) -> tuple
         with torch.no_grad():
             singular, axes = principal_axes(centred.detach())
     else:
-        _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
-        axes = vh.T
+        finite = torch.isfinite(centred).all()  # see _eigh_descending: a diverged batch gives NaN
+        _, singular, vh = torch.linalg.svd(torch.where(finite, centred, torch.zeros_like(centred)),
+                                           full_matrices=False)
+        axes = _nan_unless(finite, vh.T)
     k = components_for_threshold(singular, threshold, max_rank=min(n - 1, d))
     kept = torch.arange(axes.shape[1], device=x.device) < k
     return centred @ torch.where(kept[None, :], axes, torch.zeros_like(axes)), k

@@ -11,7 +11,14 @@ import torch
 from pytorch_metric_learning import losses as pml
 from pytorch_metric_learning.reducers import MeanReducer
 
-from latentexp.losses.base import AuxiliaryLoss, HeadLoss, at_least_float32
+from latentexp.losses.base import (
+    PAIR,
+    POSITIVE,
+    POSITIVE_AND_NEGATIVE,
+    AuxiliaryLoss,
+    HeadLoss,
+    at_least_float32,
+)
 
 
 class _PairLoss(AuxiliaryLoss):
@@ -20,22 +27,38 @@ class _PairLoss(AuxiliaryLoss):
     loss: torch.nn.Module
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.count(partners(labels, self.batch_needs))
         return self.loss(at_least_float32(embeddings), labels)
 
 
+def partners(labels: torch.Tensor, needs: str) -> torch.Tensor:
+    """Per sample, whether its batch holds the partners ``needs`` names (the pairs the library
+    can mine for it)."""
+    same = labels[:, None] == labels[None, :]
+    positive = (same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)).any(1)
+    negative = (~same).any(1)
+    return {PAIR: positive | negative, POSITIVE: positive, POSITIVE_AND_NEGATIVE: positive & negative}[needs]
+
+
 class ContrastiveLoss(_PairLoss):
+    batch_needs = PAIR
+
     def __init__(self, pos_margin: float = 0.0, neg_margin: float = 1.0):
         super().__init__()
         self.loss = pml.ContrastiveLoss(pos_margin=pos_margin, neg_margin=neg_margin)
 
 
 class TripletLoss(_PairLoss):
+    batch_needs = POSITIVE_AND_NEGATIVE
+
     def __init__(self, margin: float = 0.05, triplets_per_anchor: str | int = "all"):
         super().__init__()
         self.loss = pml.TripletMarginLoss(margin=margin, triplets_per_anchor=triplets_per_anchor)
 
 
 class NPairsLoss(_PairLoss):
+    batch_needs = POSITIVE
+
     def __init__(self):
         super().__init__()
         self.loss = pml.NPairsLoss(reducer=MeanReducer())

@@ -53,6 +53,10 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
             "seeds": " ".join(str(s) for s in sorted(finished["seed"])),
             "paper_settings": bool(group["paper_settings"].all()) if "paper_settings" in group else False,
         })
+        # Runs of one format compute the same thing by design, but the reader should know when a
+        # cell mixes code versions (a fix that forgot to bump the format would hide here).
+        row["codes"] = " | ".join(sorted(set(finished["code"].dropna()))) if "code" in finished else ""
+        row["mixed_code"] = "code" in finished and finished["code"].dropna().nunique() > 1
         if "gmm_covariance" in finished:
             row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]

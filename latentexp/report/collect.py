@@ -51,6 +51,9 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     row["paper_settings"] = _has_paper_settings(row)
     for key in RESULT_METRICS:
         row[key] = (result or {}).get(key) if row["status"] == "finished" else None
+    versions = (result or {}).get("versions") or {}
+    code = [versions.get("latentexp"), versions.get("latentexp_revision")]
+    row["code"] = " ".join(filter(None, code)) or None
     if row["status"] == "finished" and files.analysis.exists():
         analysis = json.loads(files.analysis.read_text())
         for part in CLUSTER_PARTS:

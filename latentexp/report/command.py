@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from latentexp.arguments import run_paths_parser
+from latentexp.arguments import positive_int, run_paths_parser
 from latentexp.errors import ConfigError
 from latentexp.io import write_text
 from latentexp.report import figures
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--format", default="md,tex,csv", help="comma-separated: md, tex, csv (default: all)")
     parser.add_argument("--out", default=None,
                         help="output directory (default: PATH/report for the first PATH)")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=positive_int, default=None,
                         help="seeds each cell should have (default: every seed seen in the cell's setup)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--no-tsne", action="store_true",

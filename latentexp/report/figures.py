@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from latentexp.analysis import analyze
+from latentexp.analysis import tsne_of
 from latentexp.errors import DataError
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
@@ -179,18 +179,11 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
 
 
 def _tsne(run_dir: str, compute: bool):
-    path = RunDir(run_dir).tsne
-    if not path.exists():
-        if not compute:
-            return None
-        try:
-            log.info("t-SNE of %s (cached in the run directory)", run_dir)
-            analyze(run_dir, tsne=True)
-        except DataError as err:  # an old run without saved latents: skip its panel
-            log.warning("no t-SNE panel for %s: %s", run_dir, err)
-            return None
-    with np.load(path, allow_pickle=False) as data:
-        return data["embedding"], data["labels"]
+    try:
+        return tsne_of(run_dir, compute)
+    except DataError as err:  # an old run without saved latents, or a damaged file: skip its panel
+        log.warning("no t-SNE panel for %s: %s", run_dir, err)
+        return None
 
 
 def pca_components_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:

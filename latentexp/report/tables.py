@@ -20,6 +20,7 @@ DISPLAY_NAMES = {
 }
 LOSS_ORDER = {name: i for i, name in enumerate(DISPLAY_NAMES)}
 INCOMPLETE = "‡"
+MIXED_CODE = "†"
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
 INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "
                    f"unfinished runs, see Seeds, or a metric that is NaN or absent in a finished run).")
@@ -50,7 +51,20 @@ def seeds_text(cell) -> str:
     text = f"{cell['n']}" if cell["complete"] else f"{cell['n']}/{cell['seeds_asked']}"
     extra = [f"{cell[k]} {word}" for k, word in (("n_failed", "failed"), ("n_started", "unfinished"))
              if cell[k]]
-    return f"{text} ({', '.join(extra)})" if extra else text
+    text = f"{text} ({', '.join(extra)})" if extra else text
+    return text + MIXED_CODE if cell.get("mixed_code") else text
+
+
+def code_notes(cells: pd.DataFrame) -> list[str]:
+    """A note naming the code versions of the cells whose runs come from more than one."""
+    mixed = cells[cells["mixed_code"]] if "mixed_code" in cells else cells.iloc[0:0]
+    if mixed.empty:
+        return []
+    versions = "; ".join(f"{loss_name(c)} λ={lambda_text(c['lambda'])}: {c['codes']}"
+                         for _, c in mixed.iterrows())
+    return [f"{MIXED_CODE}: the seeds of this cell ran on more than one latentexp version or source revision "
+            f"(the same run format, so the same computation by design; check the changes between them): "
+            f"{versions}."]
 
 
 def loss_name(cell) -> str:
@@ -118,7 +132,7 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
                 if main and cell["paper_settings"]:
                     disagreements.append(f"{loss_name(cell)} λ={lambda_text(cell['lambda'])}: {main.text()}")
             table.rows.append(row)
-        table.notes = [STD_NOTE, INCOMPLETE_NOTE]
+        table.notes = [STD_NOTE, INCOMPLETE_NOTE, *code_notes(group)]
         if paper:
             table.notes.append("Paper: the appendix grids (Tables 5-7; Table 8 for Latent Boost), λ = 0 from "
                                "Table 1; shown only beside runs with the paper's own settings (the "
@@ -203,7 +217,8 @@ def summary_table(best: pd.DataFrame) -> Table:
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Each loss at the λ with the best mean validation accuracy (choosing by test accuracy "
                    "would leak the test set); ties go to the smaller λ.",
-                   "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / |baseline| × 100."]
+                   "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / |baseline| × 100.",
+                   *code_notes(best)]
     if any(row[2] == "paper" for row in table.rows):
         table.notes.append("Paper: Table 2 (its best λ: 0.75 for Fashion-MNIST and CIFAR-10, 0.5 for "
                            "CIFAR-100), beside runs with the paper's own settings only.")

@@ -2,6 +2,6 @@
 training loop."""
 
 from latentexp.train.run import run
-from latentexp.train.trainer import Trainer, TrainingDiverged
+from latentexp.train.trainer import Trainer, TrainingDiverged, TrainingFailed
 
-__all__ = ["Trainer", "TrainingDiverged", "run"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingFailed", "run"]

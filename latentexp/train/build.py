@@ -9,6 +9,7 @@ import torch
 
 from latentexp.config_tree import instantiate, target_class
 from latentexp.data import DeviceData
+from latentexp.data.samplers import check_m_per_class
 from latentexp.losses import build_loss_from_config
 from latentexp.models import build_model_from_config
 from latentexp.rundir import RunDir
@@ -18,10 +19,21 @@ from latentexp.train.settings import TrainerSettings
 from latentexp.train.trainer import Trainer
 
 
+def fused_on_cuda(node, device: torch.device) -> dict:
+    """``fused=True`` (one kernel per step) on CUDA for an optimizer class that takes it, unless the
+    config chose its own implementation (fused, foreach or differentiable): never overrides it."""
+    chosen = any(node.get(key) is not None and node.get(key) is not False
+                 for key in ("fused", "foreach", "differentiable"))
+    takes = "fused" in inspect.signature(target_class(node)).parameters
+    return {"fused": True} if device.type == "cuda" and takes and not chosen else {}
+
+
 def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
                   files: RunDir | None = None) -> Trainer:
     config = spec.config
     settings = TrainerSettings.from_config(config["trainer"])
+    if settings.sampler == "m_per_class":  # refused here, before any work, not in the first epoch
+        check_m_per_class(len(torch.unique(data.train_y)), settings.batch_size, settings.m_per_class)
     seed_everything(spec.seed)  # the model's and the loss's initial weights
     model = build_model_from_config(config["model"], data.in_channels, data.image_size, data.num_classes)
     model = model.to(device)
@@ -33,10 +45,7 @@ def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
                                   classifier=model.classifier).to(device)
     # A head loss owns parameters (class weights, signatures): optimise them too.
     params = [*model.parameters(), *loss.parameters()]
-    takes_fused = "fused" in inspect.signature(target_class(config["optimizer"])).parameters
-    fused = {"fused": True} if device.type == "cuda" and takes_fused else {}  # one kernel per step on CUDA
-    optimizer = instantiate(config["optimizer"], params, **fused)
+    optimizer = instantiate(config["optimizer"], params, **fused_on_cuda(config["optimizer"], device))
     scheduler = instantiate(config["lr_scheduler"], optimizer)
-    lam = spec.lam if spec.loss_kind == "auxiliary" else None
-    return Trainer(model, loss, optimizer, scheduler, data, settings, lam, spec.seed, device,
+    return Trainer(model, loss, optimizer, scheduler, data, settings, spec.eq11_lambda, spec.seed, device,
                    identity=spec.hash, files=files)

@@ -24,7 +24,9 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
-        return self.patience is not None and self.bad_epochs >= self.patience
+        """After ``patience`` epochs in a row without a better value; an epoch that improved never
+        stops training, so patience 0 stops at the first epoch that does not improve (as 1 does)."""
+        return self.patience is not None and self.bad_epochs > 0 and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from latentexp.data import load_device_data
-from latentexp.errors import ConfigError
+from latentexp.data import DeviceData, load_device_data
+from latentexp.errors import ConfigError, DataError
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.runtime import configure_backends, device_name, resolve_device, versions
 from latentexp.spec import RunSpec
 from latentexp.train.build import build_trainer
-from latentexp.train.trainer import TrainingDiverged
+from latentexp.train.trainer import Trainer, TrainingFailed
 from latentexp.validation import validate_config
 
 log = logging.getLogger("latentexp")
@@ -27,47 +27,51 @@ log = logging.getLogger("latentexp")
 def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """Train and test one run; return its result (also written to ``run_dir/result.json``).
 
-    A run whose result.json exists is not trained again; an unfinished one resumes from its
-    last epoch checkpoint. Any job that names an equivalent config (an auxiliary loss at λ = 0,
-    cross-entropy at any λ) trains that same run.
+    A run whose result.json exists is not trained again (its test latents are rewritten from the
+    checkpoint if they are missing or broken); an unfinished one resumes from its last epoch
+    checkpoint. Any job that names an equivalent config (an auxiliary loss at λ = 0,
+    cross-entropy at any λ) trains that same run. Whatever can refuse a run (a bad value, the
+    data, the device, the sampler) refuses it before its directory is created.
     """
     validate_config(cfg)
     spec = RunSpec.from_config(cfg, run_dir)
     files = spec.files
-    done = files.read_result()
-    if done is not None:
+    done = files.read_result()  # an unreadable one stops with a message that says how to repair it
+    if done is not None and not (done.get("status") == "finished" and files.latents_broken()):
         log.info("%s already %s; not training again", files.path, done.get("status", "done"))
         return done
     if spec.loss != cfg.loss.name:
         log.info("%s at λ = 0 is the cross-entropy baseline: training loss=ce, shared by every λ = 0 job",
                  cfg.loss.name)
-    files.path.mkdir(parents=True, exist_ok=True)
-    lock = files.lock()
-    if not lock.acquire():
-        busy = files.holder() or {}
-        log.info("%s is being trained by another job (host %s, pid %s); leaving it to that job",
-                 files.path, busy.get("host"), busy.get("pid"))
-        return {"spec": spec.to_json(), "status": "running elsewhere", "holder": busy}
-    try:
-        return _train(spec)
-    finally:
-        lock.release()
-
-
-def _train(spec: RunSpec) -> dict:
-    files = spec.files
-    done = files.read_result()
-    if done is not None:  # finished by another job between our check and our lock
-        return done
-    for leftover in files.start(spec.to_json(), OmegaConf.to_yaml(spec.config)):
-        log.info("removed %s, left half-written by a killed run", leftover.name)
-
     config = spec.config
     device = resolve_device(config["device"])
     configure_backends(device)
     channels_last = bool(config["trainer"]["channels_last"]) and device.type == "cuda"
     data = load_device_data(config["dataset"], spec.seed, device, channels_last)
     trainer = build_trainer(spec, data, device, files)
+
+    lock = files.lock()  # creates the run directory
+    if not lock.acquire():
+        busy = files.holder() or {}
+        log.info("%s is being trained by another job (host %s, pid %s); leaving it to that job",
+                 files.path, busy.get("host"), busy.get("pid"))
+        return {"spec": spec.to_json(), "status": "running elsewhere", "holder": busy}
+    try:
+        done = files.read_result()  # finished by another job between our first look and our lock?
+        if done is None:
+            return _train(spec, trainer, data, device)
+        if done.get("status") == "finished" and files.latents_broken():
+            return _rewrite_latents(spec, trainer, done)
+        return done
+    finally:
+        lock.release()
+
+
+def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.device) -> dict:
+    files = spec.files
+    for leftover in files.start(spec.to_json(), OmegaConf.to_yaml(spec.config)):
+        log.info("removed %s, left half-written by a killed run", leftover.name)
+    config = spec.config
     trainer.resume()
     log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
              spec.name, spec.model, device, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
@@ -78,7 +82,7 @@ def _train(spec: RunSpec) -> dict:
     try:
         with _out_of_memory_as_advice(config, "training"):
             trainer.fit()
-    except TrainingDiverged as e:
+    except TrainingFailed as e:
         result = {**base, "status": "failed", "reason": str(e), "epochs_run": trainer.epoch,
                   "finished_at": _now()}
         files.write_result(result)
@@ -121,6 +125,26 @@ def _train(spec: RunSpec) -> dict:
     log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (best epoch %d of %d)",
              result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
              result["epochs_run"])
+    return result
+
+
+def _rewrite_latents(spec: RunSpec, trainer: Trainer, result: dict) -> dict:
+    """Rewrite a finished run's missing or unreadable test latents from the best weights in its
+    checkpoint; the result itself stays as it is (the predictions are checked against it)."""
+    files = spec.files
+    if not trainer.resume():
+        raise DataError(f"{files.latents} is missing or unreadable and {files.checkpoint} cannot rebuild it; "
+                        f"delete {files.path} and run the same command to train the run again.")
+    trainer.restore_best()
+    with _out_of_memory_as_advice(spec.config, "evaluation"):
+        pred, labels, latents = trainer.predict("test", with_latents=True)
+    accuracy = classification_metrics(labels, pred)["accuracy"]
+    if abs(accuracy - result["test_accuracy"]) > 1e-9:
+        log.warning("the rewritten test predictions give %.4f%% where result.json says %.4f%% (another "
+                    "device or library version?); the latents are written anyway", accuracy,
+                    result["test_accuracy"])
+    files.save_latents(latents, labels, pred)
+    log.info("rewrote %s from the best weights in %s", files.latents, files.checkpoint)
     return result
 
 

@@ -31,8 +31,16 @@ log = logging.getLogger("latentexp")
 CHECKPOINT_FORMAT = 1
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingFailed(RuntimeError):
+    """The run cannot give a meaningful result; recorded as ``status: failed`` with the reason."""
+
+
+class TrainingDiverged(TrainingFailed):
     """The training loss became NaN or infinite."""
+
+
+class LossNeverActed(TrainingFailed):
+    """An epoch went by in which the auxiliary loss acted on no sample: only (1 − λ)·CE trained."""
 
 
 class StaleCheckpoint(RuntimeError):
@@ -86,14 +94,14 @@ class Trainer:
                 self.optimizer.step()
                 sums += torch.stack([total.detach(), ce.detach(), term.detach(), correct.float()])
                 batches, seen = batches + 1, seen + len(y)
-            row = self.training_row(sums, batches, seen)  # the epoch's one host synchronisation
+            row = self.training_row(sums, batches, seen)  # one host sync; fails on NaN or an idle loss
             row["val_accuracy"] = self.accuracy("val")
             step_scheduler(self.scheduler, row["val_accuracy"])
             if self.stopper.update(row["val_accuracy"], self.epoch):
                 self.best_state = self.weights()
             self.epoch += 1
             self.stopped_early = self.stopper.should_stop
-            self.history.append({**row, **self.loss.epoch_stats(), "seconds": time.perf_counter() - start})
+            self.history.append({**row, "seconds": time.perf_counter() - start})
             self.save()
             self.log_epoch(self.history[-1])
         if self.stopped_early:
@@ -137,9 +145,18 @@ class Trainer:
         total, ce, term, correct = sums.tolist()
         if not math.isfinite(total):
             raise TrainingDiverged(f"the training loss became {total} in epoch {self.epoch + 1}")
+        stats = self.loss.epoch_stats()
+        if stats.get("counted_fraction") == 0.0:
+            s = self.settings
+            raise LossNeverActed(
+                f"the {type(self.loss).__name__} term acted on no sample in epoch {self.epoch + 1}, so only "
+                f"(1 − λ)·cross-entropy trained: a sample counts only when its batch holds "
+                f"{self.loss.batch_needs}, and no batch of trainer.batch_size={s.batch_size} with "
+                f"trainer.sampler={s.sampler} did. Use a larger trainer.batch_size, or "
+                f"trainer.sampler=m_per_class with trainer.m_per_class >= 2.")
         return {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                 "train_loss": total / batches, "train_ce": ce / batches, "train_dist": term / batches,
-                "train_accuracy": 100.0 * correct / seen}
+                "train_accuracy": 100.0 * correct / seen, **stats}
 
     def log_epoch(self, row: dict) -> None:
         best = "  (best)" if self.stopper.best_epoch == self.epoch - 1 else ""

@@ -1,0 +1,343 @@
+"""[2/6] The defects an adversarial user found, one test (or more) each: no silent wrong result, no
+traceback, nothing left behind. In this process wherever a real process is not the point."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from support.helpers import make_trainer, synthetic_data
+from support.runs import finished
+
+from latentexp.cli import main
+from latentexp.errors import DataError
+from latentexp.losses import loss_names
+from latentexp.report import build_report
+from latentexp.rundir import RunDir
+from latentexp.spec import RunSpec
+from latentexp.train import run
+from latentexp.train.early_stopping import EarlyStopping
+from latentexp.train.trainer import LossNeverActed, TrainingDiverged
+
+TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100")
+
+
+def cli(*argv: str) -> int:
+    """``latentexp ARGV`` in this process; its exit code."""
+    try:
+        main(list(argv))
+    except SystemExit as stop:
+        return 0 if stop.code is None else stop.code
+    return 0
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch, data_root):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    return tmp_path
+
+
+# ---------------------------------------------------------------- 1. a loss that never acts
+
+
+def test_a_distance_loss_that_acts_on_no_sample_fails_the_run():
+    """Batches of 2 can never hold a positive and a negative: Magnet acts on nothing, so the run
+    must not finish as 'Magnet' while training (1 − λ)·CE (refused earlier by validation too)."""
+    trainer = make_trainer(synthetic_data(), loss="magnet", max_epochs=3, batch_size=2)
+    with pytest.raises(LossNeverActed, match="acted on no sample in epoch 1.*trainer.batch_size=2"):
+        trainer.fit()
+
+
+@pytest.mark.parametrize("loss", ["magnet", "latent_boost", "triplet", "contrastive", "npair"])
+def test_the_fraction_of_samples_that_counted_is_recorded_per_epoch(loss):
+    trainer = make_trainer(synthetic_data(), loss=loss, max_epochs=2, batch_size=32)
+    trainer.fit()
+    fractions = [row["counted_fraction"] for row in trainer.history]
+    assert len(fractions) == 2 and all(0.9 < f <= 1.0 for f in fractions)  # 4 classes, 32 a batch: ~all
+
+
+def test_the_counted_fraction_is_the_share_of_samples_with_the_partners_they_need():
+    from latentexp.losses import build_loss
+
+    labels = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4])  # 1, 3, 4 alone: 5 of 8 have a positive
+    for name, expected in (("magnet", 5 / 8), ("triplet", 5 / 8), ("npair", 5 / 8), ("contrastive", 1.0)):
+        loss = build_loss(name, num_classes=5)
+        loss(torch.randn(8, 3), labels)
+        assert loss.epoch_stats()["counted_fraction"] == pytest.approx(expected), name
+        assert loss.epoch_stats() == {} or "counted_fraction" not in loss.epoch_stats()  # reset
+
+
+def test_a_run_whose_loss_never_acts_is_recorded_as_failed(compose_cfg, monkeypatch):
+    # Past validation (which refuses batches of 2 for Magnet): the measured check must still catch it.
+    monkeypatch.setattr("latentexp.validation._check_batches_can_hold", lambda *a: None)
+    result = run(compose_cfg("loss=magnet", "lambda=0.5", "trainer.batch_size=2", *TINY))
+    assert result["status"] == "failed" and "acted on no sample" in result["reason"]
+
+
+# ---------------------------------------------------------------- 2. a number's spelling
+
+
+@pytest.mark.parametrize("plain,spelled", [
+    ("optimizer.weight_decay=0.0", "optimizer.weight_decay=0"), ("loss.alpha=1.0", "loss.alpha=1"),
+    ("lambda=1.0", "lambda=1"), ("loss.T=1.0", "loss.T=1"), ("model.dropout=0.0", "model.dropout=0"),
+])
+def test_the_identity_depends_on_values_not_their_spelling(compose_cfg, plain, spelled):
+    a, b = RunSpec.from_config(compose_cfg(plain)), RunSpec.from_config(compose_cfg(spelled))
+    assert (a.name, a.hash, a.identity, a.config) == (b.name, b.hash, b.identity, b.config)
+    assert RunSpec.from_config(compose_cfg("trainer.batch_size=64")).config["trainer"]["batch_size"] == 64
+
+
+# ---------------------------------------------------------------- 3. divergence
+
+
+@pytest.mark.parametrize("name", loss_names())
+def test_every_loss_fails_cleanly_when_training_diverges(name):
+    trainer = make_trainer(synthetic_data(), "optimizer=sgd", "optimizer.lr=1e12", loss=name, max_epochs=2)
+    with pytest.raises(TrainingDiverged):
+        trainer.fit()
+
+
+def test_a_diverging_latent_boost_run_ends_failed_with_a_reason(compose_cfg):
+    cfg = compose_cfg("optimizer=sgd", "optimizer.lr=1e12", *TINY)
+    result = run(cfg)
+    assert result["status"] == "failed" and "became nan" in result["reason"]
+    assert RunSpec.from_config(cfg).files.read_result()["status"] == "failed"
+
+
+# ---------------------------------------------------------------- 4-5. damaged files
+
+
+def test_a_corrupt_result_json_is_named_and_deleting_it_evaluates_the_run_again(compose_cfg, monkeypatch):
+    cfg = compose_cfg(*TINY)
+    first = run(cfg)
+    files = RunSpec.from_config(cfg).files
+    files.result_file.write_text("{not json")
+    with pytest.raises(DataError, match=f"{files.result_file} is unreadable.*Delete it"):
+        run(cfg)
+    files.result_file.unlink()
+    monkeypatch.setattr("latentexp.train.trainer.Trainer.training_row",
+                        lambda *a: pytest.fail("trained again instead of evaluating"))
+    again = run(cfg)
+    for key in ("test_accuracy", "val_accuracy_best", "best_epoch", "epochs_run", "silhouette_test"):
+        assert again[key] == first[key], key
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
+def test_damaged_test_latents_are_named_and_train_rewrites_them_from_the_checkpoint(compose_cfg, damage,
+                                                                                   monkeypatch):
+    cfg = compose_cfg(*TINY)
+    result = run(cfg)
+    files = RunSpec.from_config(cfg).files
+    original = files.load_latents()
+    if damage == "truncate":
+        files.latents.write_bytes(files.latents.read_bytes()[:500])
+    elif damage == "garble":
+        files.latents.write_bytes(b"PK\x03\x04" + os.urandom(300))
+    else:
+        files.latents.unlink()
+    if damage != "delete":
+        with pytest.raises(DataError, match=f"{files.latents} is unreadable.*run's `latentexp train`"):
+            files.load_latents()
+    monkeypatch.setattr("latentexp.train.trainer.Trainer.training_row",
+                        lambda *a: pytest.fail("trained again instead of evaluating"))
+    assert run(cfg) == result  # the result stands; the latents are rewritten
+    repaired = files.load_latents()
+    for key in ("labels", "predictions", "latents"):
+        np.testing.assert_array_equal(repaired[key], original[key])
+
+
+def test_analyze_and_report_name_a_damaged_latents_file(here, compose_cfg, capsys):
+    cfg = compose_cfg(*TINY)
+    run(cfg)
+    files = RunSpec.from_config(cfg).files
+    files.latents.write_bytes(b"not a zip")
+    assert cli("analyze", str(files.path)) == 2
+    err = capsys.readouterr().err
+    assert str(files.latents) in err and "unreadable" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- 6. unwritable places
+
+
+def test_an_output_root_under_a_file_is_refused_before_anything_is_written(here, capsys):
+    (here / "afile").write_text("x")
+    assert cli("train", "output_root=afile/out", *TINY) == 2
+    err = capsys.readouterr().err
+    assert "output_root=afile/out cannot be written" in err and "Traceback" not in err
+
+
+def test_report_to_an_unwritable_place_is_a_clear_error(here, capsys):
+    finished(here / "outputs", "ce", 0.0, 0, 88.0, 88.0)
+    (here / "afile").write_text("x")
+    assert cli("report", "outputs", "--out", "afile/report", "--no-figures") == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "--out DIR" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A read-only filesystem (tmpfs remounted read-only); skipped where mounting is not allowed."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a filesystem here")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_read_only_places_give_clear_errors_and_reading_still_works(here, compose_cfg, read_only, capsys):
+    cfg = compose_cfg(*TINY, f"output_root={read_only}")
+    run(cfg)
+    run_dir = RunSpec.from_config(cfg).files.path
+    assert subprocess.run(["mount", "-o", "remount,ro", str(read_only)], capture_output=True).returncode == 0
+    assert cli("train", f"output_root={read_only / 'more'}", *TINY) == 2
+    assert "Read-only file system" in capsys.readouterr().err
+    assert cli("analyze", str(run_dir)) == 0  # prints its results; it only cannot cache them
+    assert "kmeans" in capsys.readouterr().out
+    assert cli("report", str(read_only), "--no-figures") == 2  # its default --out is inside the tree
+    assert "--out DIR" in capsys.readouterr().err
+    assert cli("report", str(read_only), "--out", str(here / "r")) == 0
+    assert cli("status", str(read_only)) == 0
+
+
+# ---------------------------------------------------------------- 7. refused runs leave nothing
+
+
+@pytest.mark.parametrize("bad", [["dataset.limit_train=5"], ["device=cuda"],
+                                 ["dataset=cifar10", "dataset.download=false", "dataset.root=nowhere"]])
+def test_a_run_refused_before_training_leaves_nothing_behind(here, monkeypatch, capsys, bad):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if "dataset=cifar10" in bad:
+        monkeypatch.delenv("LATENTEXP_DATA")
+    assert cli("train", "trainer.max_epochs=1", "device=cpu", *bad) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not list(here.glob("outputs/runs/*")), list(here.glob("outputs/runs/*/*"))
+    assert cli("status", "outputs") == 0 and "0 runs" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 9. permissions
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_result_files_respect_the_umask(compose_cfg, umask, mode):
+    old = os.umask(umask)
+    try:
+        cfg = compose_cfg(*TINY, f"seed={umask}")
+        run(cfg)
+    finally:
+        os.umask(old)
+    files = RunSpec.from_config(cfg).files
+    for path in (files.result_file, files.checkpoint, files.history, files.config_file, files.latents,
+                 files.spec_file):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+
+
+# ---------------------------------------------------------------- 10. smaller ones
+
+
+def test_patience_zero_stops_at_the_first_epoch_that_does_not_improve():
+    stopper = EarlyStopping(0)
+    stopper.update(50.0, 0)
+    assert not stopper.should_stop  # epoch 1 improved
+    stopper.update(60.0, 1)
+    assert not stopper.should_stop
+    stopper.update(55.0, 2)
+    assert stopper.should_stop
+    trainer = make_trainer(synthetic_data(n=400), "optimizer.lr=3e-3", loss="ce", max_epochs=20,
+                           early_stopping_patience=0)
+    trainer.fit()
+    vals = [row["val_accuracy"] for row in trainer.history]
+    assert len(vals) >= 2 and all(b > a for a, b in zip(vals[:-2], vals[1:-1], strict=False))
+    assert vals[-1] <= max(vals[:-1])  # it stopped at the first epoch that did not improve
+
+
+def test_status_on_a_missing_path_or_a_file_is_an_error(here, capsys):
+    assert cli("status", "nowhere") == 2
+    (here / "afile").write_text("x")
+    assert cli("status", "afile") == 2
+    err = capsys.readouterr().err
+    assert "nowhere does not exist" in err and "afile is a file" in err
+
+
+@pytest.mark.parametrize("seeds", ["0", "-1", "two"])
+def test_report_seeds_must_be_positive(here, seeds, capsys):
+    finished(here / "outputs", "ce", 0.0, 0, 88.0, 88.0)
+    assert cli("report", "outputs", "--seeds", seeds, "--no-figures") == 2
+    assert "not a positive integer" in capsys.readouterr().err
+
+
+def test_a_single_run_that_fails_exits_1(here, capsys):
+    assert cli("train", "optimizer=sgd", "optimizer.lr=1e12", *TINY) == 1
+    assert "failed: the training loss became nan" in capsys.readouterr().err
+
+
+def test_a_sweep_whose_run_fails_goes_on_and_exits_0(here):
+    assert cli("train", "-m", "loss=magnet", "lambda=0.5", "optimizer=sgd", "optimizer.lr=1e12,1e-3",
+               *TINY) == 0
+    statuses = sorted(json.loads(p.read_text())["status"] for p in here.glob("outputs/runs/*/result.json"))
+    assert statuses == ["failed", "finished"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_one_line_and_the_run_resumes(tmp_path, cli_env):
+    args = [sys.executable, "-m", "latentexp", "train", "trainer.max_epochs=50", "dataset.limit_train=600",
+            "trainer.batch_size=32", "device=cpu"]
+    proc = subprocess.Popen(args, env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("outputs/runs/*/history.csv")) and time.time() < deadline:
+        time.sleep(0.05)  # the first epoch is checkpointed (checkpoint first, then its history row)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted. Run the same command again" in err
+    (run_dir,) = tmp_path.glob("outputs/runs/*")
+    assert RunDir(run_dir).state().startswith("resumable") and not list(run_dir.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_ends_quietly(tmp_path, cli_env):
+    for seed in range(30):
+        finished(tmp_path / "outputs", "ce", 0.0, seed, 88.0, 88.0)
+    out = subprocess.run(f"{sys.executable} -m latentexp status outputs | head -1", shell=True, env=cli_env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.stdout.count("\n") == 1 and "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+# ---------------------------------------------------------------- stale results after an upgrade
+
+
+def test_results_record_the_code_they_came_from(compose_cfg):
+    import latentexp
+
+    result = run(compose_cfg(*TINY))
+    assert result["versions"]["latentexp"] == latentexp.__version__
+    assert "latentexp_revision" in result["versions"]  # a git commit here; None for a wheel
+
+
+def test_report_flags_cells_whose_runs_come_from_different_code(tmp_path):
+    root = tmp_path / "outputs"
+    for seed, revision in enumerate(("aaaa", "aaaa", "bbbb")):
+        run_dir = finished(root, "magnet", 0.5, seed, 90.0, 90.0)
+        result = json.loads((run_dir / "result.json").read_text())
+        result["versions"] = {"latentexp": "0.2.0", "latentexp_revision": revision}
+        (run_dir / "result.json").write_text(json.dumps(result))
+    text = build_report([root], tmp_path / "r", formats=("md",), with_figures=False)["markdown"]
+    assert "| Magnet | 0.5 | 90.00 ± 0.00 | 0.9000 ± 0.0000 | 3† |" in text
+    assert "0.2.0 aaaa | 0.2.0 bbbb" in text
+
+
+def test_the_run_format_version_keeps_old_runs_apart(compose_cfg, monkeypatch):
+    from latentexp import spec as spec_module
+
+    before = RunSpec.from_config(compose_cfg()).name
+    monkeypatch.setattr(spec_module, "FORMAT_VERSION", spec_module.FORMAT_VERSION + 1)
+    assert RunSpec.from_config(compose_cfg()).name != before  # a change that alters numbers bumps it

@@ -1,0 +1,120 @@
+"""Every command the README shows, parsed from README.md and run in this process, so that no
+example can rot: a `train` command trains one tiny epoch on the test data (with data limits
+appended), a sweep (-m) has every job composed and validated as `latentexp train` does before its
+first job (a command that asks for --dry-run lists its runs for real), and report, status, analyze
+and bench run on what the train commands wrote."""
+
+import re
+import shlex
+
+import pytest
+import torch
+from support.helpers import REPO_ROOT
+
+from latentexp.cli import check_every_job, main
+from latentexp.spec import RunSpec
+from latentexp.sweeps import job_configs
+
+README = (REPO_ROOT / "README.md").read_text()
+# Words that mark syntax or a placeholder rather than a command to run.
+PLACEHOLDERS = re.compile(r"[<…\[]|\bPATH\b|\bDIR\b")
+# Appended to every train command: one tiny epoch on the test data of its dataset.
+TINY = {
+    "fashion_mnist": ["dataset.limit_train=200", "dataset.limit_test=100"],
+    "cifar10": ["dataset.limit_train=60", "dataset.val_fraction=0.2", "dataset.verify_md5=false"],
+    "cifar100": ["dataset.label_set=coarse", "dataset.limit_train=100", "dataset.val_fraction=0.2",
+                 "trainer.batch_size=20", "dataset.verify_md5=false"],
+}
+
+
+def readme_commands() -> list[str]:
+    """`latentexp` and `python scripts/...` commands: each line of a bash block (continuations
+    joined, comments and `cmd && ` chains split off), and inline code that runs one (three words
+    or more, no placeholder)."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split(" #")[0].split("&&"):
+                if part.strip().startswith(("latentexp ", "python scripts/")):
+                    found.append(" ".join(part.split()))
+    for span in re.findall(r"`((?:latentexp|python scripts/)[^`]*)`", README):
+        span = span.split(" | ")[0]  # `latentexp status outputs | head -1`: its latentexp part
+        if len(span.split()) >= 3 and not PLACEHOLDERS.search(span):
+            found.append(" ".join(span.split()))
+    return list(dict.fromkeys(found))
+
+
+COMMANDS = readme_commands()
+TRAIN = [c for c in COMMANDS if c.startswith("latentexp train") and " -m " not in f"{c} "]
+SWEEPS = [c for c in COMMANDS if c.startswith("latentexp train") and " -m " in f"{c} "]
+OTHERS = [c for c in COMMANDS if c not in TRAIN and c not in SWEEPS]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("readme")
+
+
+@pytest.fixture
+def in_workdir(workdir, monkeypatch, data_root):
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    return workdir
+
+
+def test_the_readme_shows_the_commands_we_expect_to_test():
+    assert len(TRAIN) >= 8 and len(SWEEPS) >= 5 and len(OTHERS) >= 4, COMMANDS
+    assert "latentexp train loss=latent_boost lambda=0.75" in TRAIN
+    assert "latentexp report outputs" in OTHERS and "latentexp bench --quick" in OTHERS
+
+
+def call(argv: list[str]) -> None:
+    """``latentexp ARGV`` in this process; exit 0 (Hydra's --help exits) is success."""
+    try:
+        main(argv)
+    except SystemExit as stop:
+        assert stop.code in (0, None), f"latentexp {' '.join(argv)} exited {stop.code}"
+
+
+@pytest.mark.parametrize("command", TRAIN)
+def test_every_train_command(command, in_workdir, capsys):
+    args = shlex.split(command)[2:]
+    if any(flag in args for flag in ("--help", "--cfg")):
+        call(["train", *args])
+        assert "lambda:" in capsys.readouterr().out
+        return
+    (cfg,) = job_configs(args, multirun=False)
+    tiny = [*args, "trainer.max_epochs=1", "device=cpu", *TINY[cfg.dataset.name]]
+    call(["train", *tiny])
+    (job,) = job_configs(tiny, multirun=False)
+    assert RunSpec.from_config(job).files.read_result()["status"] == "finished"
+
+
+@pytest.mark.parametrize("command", SWEEPS)
+def test_every_sweep_command(command, in_workdir, capsys):
+    args = shlex.split(command)[2:]
+    if "--dry-run" in args:  # the README asks for the listing: give it for real
+        call(["train", *args])
+        assert re.search(r"\d+ jobs, \d+ distinct runs", capsys.readouterr().out)
+    else:
+        check_every_job(args, dry_run=True)  # every job composed (launcher settings too) and validated
+
+
+@pytest.mark.parametrize("command", OTHERS)
+def test_every_other_command(command, in_workdir, capsys):
+    args = shlex.split(command)
+    if args[0] == "python":  # python scripts/bench.py ... is `latentexp bench ...`
+        args = ["latentexp", "bench", *args[2:]]
+    name, rest = args[1], args[2:]
+    if name == "bench":
+        if "cuda" in rest and not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device")
+        rest = [a for a in rest if a not in (">",) and not a.startswith("docs/")]
+        call([name, *rest, "--quick", "--models", "cnn"])
+        assert "trainer" in capsys.readouterr().out
+        return
+    if name == "analyze":
+        rest = [str(next((in_workdir / "outputs" / "runs").glob("*/result.json")).parent), *rest[1:]]
+    call([name, *rest])
+    assert capsys.readouterr().out.strip()
