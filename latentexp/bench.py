@@ -4,7 +4,9 @@ For each model × loss it times training epochs of our ``Trainer`` on synthetic 
 device, and the same model in a minimal loop (pre-normalised float data on the device, the same
 batch size, plain Adam and cross-entropy, the same autocast and memory format). Their ratio is
 the trainer's overhead; each loss's epoch time over cross-entropy's is its step cost. It also
-times the test-set evaluation with the silhouette, and Latent Boost's per-batch PCA. Repeats are
+times the test-set evaluation with the silhouette, Latent Boost's per-batch PCA, and what the
+gradient diagnostics (train/diagnostics.py) cost: each auxiliary loss's epoch with the probe on
+(the default) over the same epoch with it off. Repeats are
 interleaved and the median is kept, so the ratios of one run share the machine's state.
 """
 
@@ -95,11 +97,13 @@ def make_trainer(
     device: torch.device,
     batch_size: int,
     compile_model: bool = False,
+    diagnostics: bool = True,
 ) -> Trainer:
     cfg = compose([f"model={model_name}", f"loss={loss_name}", f"lambda={LAMBDA}", "seed=0",
                    "trainer.max_epochs=1000000", f"trainer.batch_size={batch_size}",
                    "trainer.early_stopping_patience=null", "trainer.progress=false",
-                   f"trainer.compile={str(compile_model).lower()}"])
+                   f"trainer.compile={str(compile_model).lower()}"]
+                  + ([] if diagnostics else ["trainer.gradient_diagnostics_every=0"]))
     return build_trainer(RunSpec.from_config(cfg), data, device)
 
 
@@ -168,8 +172,19 @@ def bench(
             loss: make_trainer(model_name, loss, data, device, batch_size, compile_model)
             for loss in dict.fromkeys(["ce", *losses])
         }
+        # The same auxiliary losses with the gradient probe off: the probe's cost.
+        without_probe = {
+            f"{loss} (no diagnostics)": make_trainer(
+                model_name, loss, data, device, batch_size, compile_model, diagnostics=False
+            )
+            for loss, trainer in trainers.items()
+            if trainer.probe.every > 0
+        }
         minimal = minimal_loop(model_name, data, device, batch_size, compile_model)
-        runners = {**{loss: _one_epoch(t) for loss, t in trainers.items()}, "minimal": minimal}
+        runners = {
+            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe}.items()},
+            "minimal": minimal,
+        }
         for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
             run()
         seconds: dict[str, list[float]] = {name: [] for name in runners}
@@ -195,6 +210,13 @@ def bench(
                     "minimal_samples_per_s": samples / median["minimal"],
                     "trainer_vs_minimal": median["minimal"] / median[loss],
                     "step_vs_ce": median[loss] / median["ce"],
+                    # null for a head loss, which has no two terms to probe
+                    "diagnostics_vs_off": (
+                        median[loss] / median[off] if (off := f"{loss} (no diagnostics)") in median else None
+                    ),
+                    # The probe's share of an epoch, from the time of one probe: steadier than the
+                    # ratio of two whole epochs on a noisy machine.
+                    **_probe_cost(trainers[loss], device, median[loss] / steps),
                     "epoch_seconds_estimate": setup.train_samples * median[loss] / samples + val_seconds,
                 }
             )
@@ -259,6 +281,22 @@ def _evaluation(model_name: str, trainer: Trainer, device: torch.device, test_sa
     }
 
 
+def _probe_cost(trainer: Trainer, device: torch.device, step_seconds: float, calls: int = 20) -> dict:
+    """Seconds of one gradient probe on a training batch, and that time over the probe's interval
+    of steps (``diagnostics_overhead``: 0.02 is 2 % more time per epoch); nulls for a head loss."""
+    if trainer.probe.every == 0:
+        return {"probe_ms": None, "diagnostics_overhead": None}
+    x, y = next(iter(trainer.data.train_batches(trainer.settings.batch_size, torch.Generator(device=device))))
+    with trainer.autocast():
+        out = trainer.forward(x)
+    _, ce, term = trainer.objective(out, y)
+    z = trainer.features(out)
+    trainer.probe.record(z, ce, term)  # warm-up
+    seconds = timed(device, lambda: [trainer.probe.record(z, ce, term) for _ in range(calls)]) / calls
+    trainer.probe.epoch_stats()  # drop what the timing recorded
+    return {"probe_ms": 1e3 * seconds, "diagnostics_overhead": seconds / (trainer.probe.every * step_seconds)}
+
+
 def _pca_timing(
     model_name: str, trainer: Trainer, device: torch.device, batch_size: int, calls: int = 20
 ) -> dict:
@@ -279,12 +317,13 @@ def format_table(report: dict) -> str:
         f"device: {report['device']}",
         "",
         f"{'model':10s} {'loss':14s} {'trainer/s':>11s} {'minimal/s':>11s} {'trainer/min':>12s} "
-        f"{'step/ce':>8s} {'epoch s':>8s}",
+        f"{'step/ce':>8s} {'diag/off':>9s} {'probe %':>8s} {'epoch s':>8s}",
     ]
     for r in report["results"]:
         lines.append(
             f"{r['model']:10s} {r['loss']:14s} {r['trainer_samples_per_s']:11.0f} "
             f"{r['minimal_samples_per_s']:11.0f} {r['trainer_vs_minimal']:12.3f} {r['step_vs_ce']:8.3f} "
+            f"{_ratio(r['diagnostics_vs_off']):>9s} {_percent(r['diagnostics_overhead']):>8s} "
             f"{r['epoch_seconds_estimate']:8.1f}"
         )
     lines += ["", "evaluation of the test set (predict with latents, then silhouette):"]
@@ -308,10 +347,20 @@ def format_table(report: dict) -> str:
     lines += [
         "",
         "trainer/min: our trainer's samples/s over the minimal loop's (1 = no overhead); step/ce: the "
-        "loss's epoch time over cross-entropy's; epoch s: a full training epoch of the paper's setup, "
-        "extrapolated.",
+        "loss's epoch time over cross-entropy's; diag/off: the epoch with the gradient diagnostics on "
+        "(the default) over the same epoch with them off (- for a head loss); probe %: one probe's time over "
+        "the steps between two probes (the same cost, measured on its own); epoch s: a full training "
+        "epoch of the paper's setup, extrapolated.",
     ]
     return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def _names(text: str, valid, what: str) -> list[str]:

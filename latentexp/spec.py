@@ -44,6 +44,7 @@ NON_IDENTITY_KEYS = (
     "dataset.download",
     "trainer.progress",
     "trainer.eval_batch_size",  # evaluation in chunks: the same predictions whatever their size
+    "trainer.gradient_diagnostics_every",  # a probe beside the step: the same results with it or not
 )
 
 T = TypeVar("T")

@@ -91,6 +91,8 @@ def _validate_trainer(cfg: DictConfig) -> None:
     for key in ("trainer.compile", "trainer.amp", "trainer.channels_last"):
         _check(cfg, key, lambda v: isinstance(v, bool), "true or false")
     _check(cfg, "trainer.progress", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
+    _check(cfg, "trainer.gradient_diagnostics_every", lambda v: _is_int(v) and v >= 0,
+           "a non-negative integer (0 turns the gradient diagnostics off)")
     for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
         _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
     _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),

@@ -60,6 +60,7 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
         if "gmm_covariance" in finished:
             row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]
+        row["loss_changes"] = group["loss_changes"].iloc[0] if "loss_changes" in group else ""
         for metric in metrics:
             values = pd.to_numeric(finished[metric], errors="coerce").dropna().to_numpy(dtype=float)
             row[f"{metric}_n"] = len(values)
@@ -86,3 +87,20 @@ def best_cells(cells: pd.DataFrame, by: str = "val_accuracy_best_mean") -> pd.Da
 
 def is_baseline_cell(cell) -> bool:
     return cell["loss"] == BASELINE_LOSS
+
+
+def cell_runs(runs: pd.DataFrame, cell) -> pd.DataFrame:
+    """The finished runs of a cell."""
+    same = (runs["status"] == "finished")
+    for key in ("dataset", "model", "setup", "loss_label"):
+        same &= runs[key] == cell[key]
+    lam = cell["lambda"]
+    same &= runs["lambda"].isna() if lam is None or pd.isna(lam) else (runs["lambda"] - lam).abs() < 1e-9
+    return runs[same]
+
+
+def seed_values(runs: pd.DataFrame, cell, metric: str) -> dict[int, float]:
+    """``{seed: value}`` of a metric over a cell's finished runs."""
+    mine = cell_runs(runs, cell).drop_duplicates("seed")
+    return {int(s): float(v) for s, v in zip(mine["seed"], pd.to_numeric(mine[metric], errors="coerce"),
+                                             strict=True)}

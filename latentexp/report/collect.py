@@ -46,6 +46,7 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
                            "status": result.get("status", "finished") if result else "started",
                            "max_epochs": spec.config["trainer"]["max_epochs"]}
     row["settings"] = _flatten(spec.identity)
+    row["loss_changes"] = _changes_from_defaults(spec)
     # Its own λ key is a row (COREL's loss.lam), never a label.
     row["row_keys"] = (*ROW_KEYS, *([spec.lambda_key] if spec.lambda_key else []))
     row["paper_settings"] = _has_paper_settings(row)
@@ -61,6 +62,22 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
                 row[f"cluster.{part}.{metric}"] = value
         row["gmm_covariance"] = analysis.get("gmm_covariance")
     return row
+
+
+def _changes_from_defaults(spec: RunSpec) -> str:
+    """``key=value`` for each loss parameter that differs from conf/loss/<name>.yaml ('' when none,
+    or for a loss of another config tree); the loss's own λ parameter is not a change."""
+    from latentexp.config_tree import group_option
+
+    try:
+        defaults = group_option("loss", spec.loss)
+    except KeyError:
+        return ""
+    own = spec.lambda_key.removeprefix("loss.") if spec.lambda_key else None
+    changed = {k: v for k, v in spec.config["loss"].items()
+               if k not in ("name", "_target_", own) and k in defaults and v != defaults[k]}
+    text = {k: str(v).lower() if isinstance(v, bool) else _short(v) for k, v in changed.items()}
+    return ", ".join(f"{k}={v}" for k, v in text.items())
 
 
 def _has_paper_settings(row: dict) -> bool:

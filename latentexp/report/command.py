@@ -11,8 +11,15 @@ from latentexp.io import write_text
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.collect import collect_runs
+from latentexp.report.comparisons import against_baseline
 from latentexp.report.render import to_latex, to_markdown
-from latentexp.report.tables import cluster_table, silhouette_table, summary_table, sweep_tables
+from latentexp.report.tables import (
+    ablation_tables,
+    cluster_table,
+    silhouette_table,
+    summary_table,
+    sweep_tables,
+)
 
 log = logging.getLogger("latentexp")
 
@@ -33,11 +40,12 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
         written += _figures(runs, out_dir / "figures", seeds, tsne)
         if tsne:  # a computed t-SNE also wrote its run's analysis.json
             runs = collect_runs(paths)
-    cells = summarise_cells(runs, seeds)
+    cells = against_baseline(summarise_cells(runs, seeds), runs)
     best = best_cells(cells)
     tables = sweep_tables(cells)
     if not best.empty:
-        tables += [summary_table(best), silhouette_table(best)]
+        tables += [summary_table(best, runs), silhouette_table(best)]
+    tables += ablation_tables(cells, runs)
     clusters = cluster_table(cells)
     if clusters is not None:
         tables.append(clusters)
@@ -61,6 +69,7 @@ def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
     written = figures.accuracy_vs_lambda(cells, fig_dir)
     written += figures.training_curves(runs, best, fig_dir)
     written += figures.pca_components_figure(runs, fig_dir)
+    written += figures.gradient_figure(runs, best, fig_dir)
     written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
     lb_epochs = runs.loc[runs["loss"] == "latent_boost", "max_epochs"].dropna()
     for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran

@@ -14,6 +14,7 @@ from latentexp.analysis import tsne_of
 from latentexp.errors import DataError
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
+from latentexp.report.cells import cell_runs
 from latentexp.report.tables import (
     DISPLAY_NAMES,
     by_setup,
@@ -97,7 +98,7 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
         acc_ax, loss_ax = fig.subplots(1, 2)
         plotted = False
         for index, (_, cell) in enumerate(group.iterrows()):
-            frames = _histories(_cell_runs(runs, cell)["run_dir"].tolist())
+            frames = _histories(cell_runs(runs, cell)["run_dir"].tolist())
             if not frames:
                 continue
             plotted = True
@@ -123,13 +124,36 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
     return written
 
 
-def _cell_runs(runs: pd.DataFrame, cell) -> pd.DataFrame:
-    same = (runs["status"] == "finished")
-    for key in ("dataset", "model", "setup", "loss_label"):
-        same &= runs[key] == cell[key]
-    lam = cell["lambda"]
-    same &= runs["lambda"].isna() if lam is None or pd.isna(lam) else (runs["lambda"] - lam).abs() < 1e-9
-    return runs[same]
+def gradient_figure(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """How hard each term of Eq. 11 pushes the latent per epoch (train/diagnostics.py), for each
+    auxiliary loss at its best λ: the mean per-sample norm of ∂(λ·L_aux)/∂z (solid) and of
+    ∂((1 − λ)·L_CE)/∂z (dashed), mean over seeds, log scale."""
+    written = []
+    for first, group in by_setup(best[best["loss"] != "ce"]):
+        fig = Figure(figsize=(6.4, 4.0))
+        ax = fig.subplots()
+        plotted = False
+        for index, (_, cell) in enumerate(group.iterrows()):
+            frames = _histories(cell_runs(runs, cell)["run_dir"].tolist())
+            frames = [f for f in frames if "grad_aux_norm" in f]
+            if not frames:
+                continue
+            plotted = True
+            color, label = f"C{index % 10}", f"{loss_name(cell)} (λ = {lambda_text(cell['lambda'])})"
+            for column, style, part in (("grad_aux_norm", "-", "λ·L_aux"),
+                                        ("grad_ce_norm", "--", "(1−λ)·L_CE")):
+                curve = _mean_by_epoch(frames, column)
+                ax.plot(curve["epoch"], curve["mean"].clip(lower=1e-12), style, color=color,
+                        label=f"{label}: {part}")
+        if not plotted:
+            continue
+        ax.set_yscale("log")
+        ax.set(xlabel="epoch", ylabel="mean per-sample gradient norm at the latent")
+        ax.set_title(f"{setup_title(first)}: how hard each term pushes the latent (best λ)", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        written += save(fig, out_dir, f"gradient_norms_{setup_key(first)}")
+    return written
 
 
 def alpha_beta_figure(out_dir: Path, max_epochs: int = 100) -> list[Path]:
@@ -156,7 +180,7 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
             cells = group[group["loss_label"] == loss]
             if cells.empty:
                 continue
-            trials = _cell_runs(runs, cells.iloc[0]).sort_values("val_accuracy_best", ascending=False)
+            trials = cell_runs(runs, cells.iloc[0]).sort_values("val_accuracy_best", ascending=False)
             embedding = _tsne(trials.iloc[0]["run_dir"], compute) if not trials.empty else None
             if embedding is not None:
                 panels.append((cells.iloc[0], trials.iloc[0], embedding))

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from latentexp.report import published
-from latentexp.report.cells import SETUP_KEYS, is_baseline_cell
+from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
+from latentexp.report.comparisons import METRIC, diff_text, p_text, with_holm
+from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
+from latentexp.report.stats import paired
 
 # Table order and names of the losses; any other loss follows, under its config name.
 DISPLAY_NAMES = {
@@ -113,10 +116,15 @@ def by_setup(cells: pd.DataFrame):
 # ---------------------------------------------------------------------- λ sweeps (Tables 1, 5-8)
 
 def sweep_tables(cells: pd.DataFrame) -> list[Table]:
+    """One table per setup; with ``vs_baseline_*`` columns (comparisons.against_baseline), each
+    cell's paired difference from the baseline and its tests."""
     tables = []
     for first, group in by_setup(cells):
         paper = bool(group["paper_settings"].any())
+        tested = "vs_baseline_diff" in group and group["vs_baseline_n"].notna().any()
         columns = ["Loss", "λ", "Accuracy (%)", "Micro-F1", "Seeds"]
+        if tested:
+            columns += ["Δ acc. vs baseline", "p (t; W)"]
         if paper:
             columns += ["Paper accuracy", "Paper micro-F1"]
         table = Table(f"sweep_{setup_key(first)}", f"λ sweep: {setup_title(first)}", columns)
@@ -124,6 +132,9 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
         for _, cell in group.iterrows():
             row = [loss_name(cell), lambda_text(cell["lambda"]), mean_std(cell, "test_accuracy", 2),
                    mean_std(cell, "test_micro_f1", 4), seeds_text(cell)]
+            if tested:
+                row += [diff_text(*(cell[f"vs_baseline_{c}"] for c in ("diff", "low", "high", "p_t_holm"))),
+                        p_text(cell["vs_baseline_p_t_holm"], cell["vs_baseline_p_w_holm"])]
             if paper:
                 refs = [_reference(cell, metric) for metric in ("accuracy", "micro_f1")]
                 row += [ref.text() if ref else "" for ref in refs]
@@ -132,7 +143,7 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
                 if main and cell["paper_settings"]:
                     disagreements.append(f"{loss_name(cell)} λ={lambda_text(cell['lambda'])}: {main.text()}")
             table.rows.append(row)
-        table.notes = [STD_NOTE, INCOMPLETE_NOTE, *code_notes(group)]
+        table.notes = [STD_NOTE, INCOMPLETE_NOTE, *code_notes(group), *([COMPARISON_NOTE] if tested else [])]
         if paper:
             table.notes.append("Paper: the appendix grids (Tables 5-7; Table 8 for Latent Boost), λ = 0 from "
                                "Table 1; shown only beside runs with the paper's own settings (the "
@@ -189,10 +200,12 @@ def _per_loss(by_label: dict, labels: list[str], text) -> list[str]:
     return [text(by_label[x]) if x in by_label else "—" for x in labels]
 
 
-def summary_table(best: pd.DataFrame) -> Table:
-    """Table 2: each loss at its best λ by validation accuracy, per setup, with the paper's values."""
+def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
+    """Table 2: each loss at its best λ by validation accuracy, per setup, with the paper's values,
+    and the paired comparisons of each loss with the baseline and of Latent Boost with Magnet."""
     table, labels, with_improvement = _loss_columns_table(
         best, "summary", "Best λ by validation accuracy (Table 2)", ["Setup", "Metric", "Source"])
+    tests = _summary_tests(best, runs, labels)
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         setup = setup_title(first)
@@ -214,15 +227,40 @@ def summary_table(best: pd.DataFrame) -> Table:
                 table.rows.append(row)
         table.rows.append([setup, "Seeds", "ours", *_per_loss(by_label, labels, seeds_text)]
                           + ([""] if with_improvement else []))
+        for against, name in (("ce", "baseline"), ("magnet", "Magnet")):
+            found = [tests.get((setup, label, against)) for label in labels]
+            if any(found):
+                table.rows.append([setup, f"Δ acc. vs {name}", "ours",
+                                   *[diff_text(*t[1:4], t[6]) if t else "" for t in found]]
+                                  + ([""] if with_improvement else []))
+                table.rows.append([setup, f"p vs {name} (t; W)", "ours",
+                                   *[p_text(t[6], t[7]) if t else "" for t in found]]
+                                  + ([""] if with_improvement else []))
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Each loss at the λ with the best mean validation accuracy (choosing by test accuracy "
                    "would leak the test set); ties go to the smaller λ.",
                    "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / |baseline| × 100.",
-                   *code_notes(best)]
+                   *code_notes(best), *([COMPARISON_NOTE] if tests else [])]
     if any(row[2] == "paper" for row in table.rows):
         table.notes.append("Paper: Table 2 (its best λ: 0.75 for Fashion-MNIST and CIFAR-10, 0.5 for "
                            "CIFAR-100), beside runs with the paper's own settings only.")
     return table
+
+
+def _summary_tests(best: pd.DataFrame, runs: pd.DataFrame, labels: list[str]) -> dict:
+    """{(setup, loss label, "ce" or "magnet"): comparison} of the summary table, Holm-adjusted
+    over all of them: each loss against the baseline, Latent Boost against Magnet."""
+    keys, family = [], []
+    for first, group in by_setup(best):
+        by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
+        for label in labels:
+            for against in ("ce", "magnet"):
+                if label in by_label and against in by_label and label != against \
+                        and (against == "ce" or label == IMPROVEMENT_LOSS):
+                    keys.append((setup_title(first), label, against))
+                    family.append(paired(seed_values(runs, by_label[label], METRIC),
+                                         seed_values(runs, by_label[against], METRIC)))
+    return dict(zip(keys, with_holm(family), strict=True))
 
 
 def _paper_summary(by_label: dict, label: str, table: int, dataset: str, metric: str):
@@ -301,3 +339,56 @@ def cluster_table(cells: pd.DataFrame) -> Table | None:
                    "(acc. after Hungarian matching); silhouette, Davies-Bouldin and Calinski-Harabasz of the "
                    "true-label partition."]
     return table
+
+
+# ---------------------------------------------------------------------- ablation
+
+ABLATION_ROWS = [("test_accuracy", "Accuracy (%)", 2), ("silhouette_test", "Silhouette", 3),
+                 ("epochs_run", "Epochs", 1)]
+
+
+def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
+    """Per setup where Latent Boost ran with more than one set of parameters at one λ (the
+    `paper_ablation_<ds>` presets): the baseline, Magnet and every Latent Boost variant at that
+    λ, each compared (paired) with Latent Boost as published and with the baseline."""
+    tables = []
+    for first, group in by_setup(cells[cells["n"] > 0]):
+        lb = group[group["loss"] == IMPROVEMENT_LOSS]
+        counts = lb.groupby("lambda")["loss_label"].nunique()
+        if counts.empty or counts.max() < 2:
+            continue
+        lam = float(counts[counts == counts.max()].index.min())  # the λ the variants share
+        at_lam = group[(group["lambda"] - lam).abs() < 1e-9]
+        full = at_lam[(at_lam["loss"] == IMPROVEMENT_LOSS) & (at_lam["loss_changes"] == "")]
+        base = group[group["loss"] == "ce"]
+        magnet = at_lam[(at_lam["loss"] == "magnet") & (at_lam["loss_changes"] == "")]
+        variants = at_lam[(at_lam["loss"] == IMPROVEMENT_LOSS) & (at_lam["loss_changes"] != "")]
+        rows = [cell for part in (base, magnet, full, variants) for _, cell in part.iterrows()]
+        keys, family = [], []
+        for cell in rows:
+            for name, reference in (("lb", full), ("base", base)):
+                if not reference.empty and cell["loss_label"] != reference.iloc[0]["loss_label"]:
+                    keys.append((cell["loss_label"], name))
+                    family.append(paired(seed_values(runs, cell, METRIC),
+                                         seed_values(runs, reference.iloc[0], METRIC)))
+        tests = dict(zip(keys, with_holm(family), strict=True))
+        table = Table(f"ablation_{setup_key(first)}",
+                      f"Ablation at λ = {lambda_text(lam)}: {setup_title(first)}",
+                      ["Variant", *[label for _, label, _ in ABLATION_ROWS], "Seeds",
+                       "Δ acc. vs Latent Boost", "p (t; W)", "Δ acc. vs baseline", "p (t; W)"])
+        for cell in rows:
+            # Named by what differs from the loss's defaults, not from the other runs of the sweep.
+            name = DISPLAY_NAMES.get(cell["loss"], cell["loss"]) + \
+                (f" ({cell['loss_changes']})" if cell["loss_changes"] else "")
+            row = [name, *[mean_std(cell, metric, digits) for metric, _, digits in ABLATION_ROWS],
+                   seeds_text(cell)]
+            for reference in ("lb", "base"):
+                t = tests.get((cell["loss_label"], reference))
+                row += [diff_text(*t[1:4], t[6]), p_text(t[6], t[7])] if t else ["—", "—"]
+            table.rows.append(row)
+        table.notes = [STD_NOTE, INCOMPLETE_NOTE, COMPARISON_NOTE,
+                       "Latent Boost: as published (PCA, per-class variances, the α/β schedules, the hinge); "
+                       "each variant names the parameters it changes (conf/ablation/). With the other "
+                       "two changes off, a variant is Magnet with one change added (ε = 1e-8 apart)."]
+        tables.append(table)
+    return tables

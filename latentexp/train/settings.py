@@ -18,6 +18,7 @@ class TrainerSettings:
     channels_last: bool  # CUDA only
     compile: bool
     progress: bool | str  # auto: bars when stderr is a terminal
+    gradient_diagnostics_every: int  # probe every n-th batch (train/diagnostics.py); 0: off
 
     @classmethod
     def from_config(cls, node: Any) -> TrainerSettings:

@@ -22,6 +22,7 @@ from latentexp.losses import HeadLoss, Loss
 from latentexp.rundir import RunDir
 from latentexp.spec import eq11
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
+from latentexp.train.diagnostics import GradientProbe
 from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.history import write_history
 from latentexp.train.settings import TrainerSettings
@@ -60,6 +61,7 @@ class Trainer:
         # torch.compile'd forward (trainer.compile); the module itself keeps its plain state_dict keys.
         self.forward = torch.compile(model) if settings.compile else model
         self.stopper = EarlyStopping(settings.early_stopping_patience)
+        self.probe = GradientProbe(settings.gradient_diagnostics_every, lam, device)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.epoch = 0  # epochs completed
@@ -87,6 +89,8 @@ class Trainer:
                 with self.autocast():
                     out = self.forward(x)
                 total, ce, term = self.objective(out, y)
+                if self.probe.due(batches):  # how hard each term of Eq. 11 pushes the latent
+                    self.probe.record(self.features(out), ce, term)
                 with torch.no_grad():  # scored with the weights that produced the loss
                     correct = (self.scores(out).argmax(1) == y).sum()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -145,7 +149,7 @@ class Trainer:
         total, ce, term, correct = sums.tolist()
         if not math.isfinite(total):
             raise TrainingDiverged(f"the training loss became {total} in epoch {self.epoch + 1}")
-        stats = self.loss.epoch_stats()
+        stats = {**self.loss.epoch_stats(), **self.probe.epoch_stats()}
         if stats.get("counted_fraction") == 0.0:
             s = self.settings
             raise LossNeverActed(

@@ -1,0 +1,138 @@
+"""Paired comparisons (report/stats.py, report/comparisons.py), the ablation table and the
+`paper_ablation_<ds>` presets, on hand-computed numbers."""
+
+import math
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from support.runs import finished
+
+from latentexp.config_tree import config_dir, group_option
+from latentexp.report import build_report
+from latentexp.report.comparisons import diff_text, p_text
+from latentexp.report.stats import holm, paired, smallest_wilcoxon_p
+from latentexp.sweeps import preset_configs
+
+# Hand values: diffs 1, 2, 3 → mean 2, sd 1, t = 2/(1/√3) = 3.464 with 2 degrees of freedom,
+# two-sided p = 0.0742; t_0.975(2) = 4.303, so the interval is 2 ± 4.303/√3 = 2 ± 2.484.
+# Wilcoxon: three positive ranks, the exact two-sided p is 2 · (1/2³) = 0.25.
+
+
+def test_paired_difference_interval_and_tests_by_hand():
+    c = paired({0: 91.0, 1: 92.0, 2: 93.0, 7: 50.0}, {0: 90.0, 1: 90.0, 2: 90.0, 3: 10.0})
+    assert c.n == 3  # only the seeds both cells have
+    assert c.mean == pytest.approx(2.0)
+    assert (c.low, c.high) == pytest.approx((2 - 2.4842, 2 + 2.4842), abs=1e-4)
+    assert c.p_t == pytest.approx(0.0742, abs=1e-4)
+    assert c.p_w == pytest.approx(0.25)
+
+
+def test_paired_edge_cases():
+    assert math.isnan(paired({0: 1.0}, {0: 0.0}).p_t)  # one shared seed: nothing to test
+    assert paired({0: 1.0}, {0: 0.0}).mean == 1.0
+    assert math.isnan(paired({0: 1.0, 1: math.nan}, {0: 0.0, 1: 0.0}).low)  # NaN seeds left out
+    same = paired({0: 2.0, 1: 3.0}, {0: 1.0, 1: 2.0})  # every seed moved by exactly 1
+    assert same.p_t == 0.0 and same.low == same.high == 1.0
+    none = paired({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})
+    assert none.mean == 0.0 and none.p_t == 1.0 and none.p_w == 1.0
+    assert smallest_wilcoxon_p(5) == 0.0625
+
+
+def test_holm_by_hand():
+    # Sorted 0.01, 0.03, 0.04 → 3·0.01, max(that, 2·0.03), max(that, 1·0.04).
+    assert holm([0.01, 0.04, 0.03, math.nan])[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(holm([0.01, math.nan])[1])
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+
+
+def test_cell_texts():
+    assert diff_text(2.0, -0.4842, 4.4842, 0.0742) == "+2.00 [-0.48, +4.48]"
+    assert diff_text(2.0, 1.0, 3.0, 0.01) == "+2.00 [+1.00, +3.00]*"
+    assert diff_text(2.0, math.nan, math.nan, math.nan) == "+2.00"
+    assert p_text(0.0004, 0.25) == "<0.001; 0.250" and p_text(math.nan, math.nan) == "—"
+
+
+@pytest.fixture
+def ablation_sweep(tmp_path) -> Path:
+    """Three seeds at λ = 0.75: the baseline, Magnet, Latent Boost and two variants, built so that
+    all but two comparisons move every seed by the same amount (p = 0)."""
+    root = tmp_path / "outputs"
+    for seed in range(3):
+        finished(root, "ce", 0.0, seed, 88.0 + seed, val=80.0, epochs=40, silhouette=0.3)
+        finished(root, "magnet", 0.75, seed, 90.0 + seed, val=80.0, epochs=36, silhouette=0.35)
+        finished(root, "latent_boost", 0.75, seed, 91.0 + seed, val=80.0, epochs=30 + 2 * seed,
+                 silhouette=0.4)
+        finished(root, "latent_boost", 0.75, seed, 90.0, val=80.0, epochs=34, silhouette=0.38, pca=False)
+        finished(root, "latent_boost", 0.75, seed, 91.5 + seed, val=80.0, epochs=32, silhouette=0.2,
+                 variance_detach=True)
+    return root
+
+
+def test_ablation_table_by_hand(ablation_sweep, tmp_path):
+    markdown = build_report([ablation_sweep], tmp_path / "report", with_figures=False)["markdown"]
+    table = markdown.split("## Ablation at λ = 0.75: fashion_mnist / cnn")[1].split("\n## ")[0]
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| Variant")}
+    assert list(rows) == ["Baseline", "Magnet", "Latent Boost", "Latent Boost (pca=false)",
+                          "Latent Boost (variance_detach=true)"]
+    # Columns: accuracy, silhouette, epochs, seeds, Δ vs LB, p, Δ vs baseline, p.
+    assert rows["Latent Boost"][:4] == ["92.00 ± 1.00", "0.400 ± 0.000", "32.0 ± 2.0", "3"]
+    assert rows["Latent Boost"][4:6] == ["—", "—"]
+    assert rows["Baseline"][6:8] == ["—", "— |"]
+    # pca=false: −1, −2, −3 against Latent Boost (the hand values above, negated); 2, 1, 0 against
+    # the baseline: mean 1, sd 1, interval 1 ± 2.484, t = 1.732, p = 0.2254. Holm over the table's
+    # eight comparisons, six with p = 0: 2 · 0.0742 = 0.148, then max(0.148, 1 · 0.2254).
+    assert rows["Latent Boost (pca=false)"][4:] == ["-2.00 [-4.48, +0.48]", "0.148; 1.000",
+                                                    "+1.00 [-1.48, +3.48]", "0.225; 1.000 |"]
+    assert rows["Latent Boost (variance_detach=true)"][4] == "+0.50 [+0.50, +0.50]*"
+    assert rows["Magnet"][4] == "-1.00 [-1.00, -1.00]*" and rows["Magnet"][6] == "+2.00 [+2.00, +2.00]*"
+
+
+def test_no_ablation_table_without_latent_boost_variants(tmp_path):
+    root = tmp_path / "outputs"
+    for seed in range(2):
+        finished(root, "ce", 0.0, seed, 88.0 + seed, val=80.0)
+        finished(root, "latent_boost", 0.75, seed, 90.0, val=80.0)
+    assert "Ablation" not in build_report([root], tmp_path / "r", with_figures=False)["markdown"]
+
+
+# What each option of conf/ablation/ must be: the loss and its parameters that differ from
+# conf/loss/<loss>.yaml.
+ABLATIONS = {
+    "baseline": ("ce", {}),
+    "magnet": ("magnet", {}),
+    "full": ("latent_boost", {}),
+    "no_pca": ("latent_boost", {"pca": False}),
+    "no_per_class_variance": ("latent_boost", {"per_class_variance": False}),
+    "no_schedule": ("latent_boost", {"schedule": False}),
+    "only_pca": ("latent_boost", {"per_class_variance": False, "schedule": False}),
+    "only_per_class_variance": ("latent_boost", {"pca": False, "schedule": False}),
+    "only_schedule": ("latent_boost", {"pca": False, "per_class_variance": False}),
+    "variance_detach": ("latent_boost", {"variance_detach": True}),
+    "no_hinge": ("latent_boost", {"hinge": False}),
+}
+BEST_LAMBDA = {"fashion_mnist": 0.75, "cifar10": 0.75, "cifar100": 0.5}  # the paper's Table 2
+
+
+def _variant(cfg) -> tuple[str, dict]:
+    loss = OmegaConf.to_container(cfg.loss)
+    defaults = group_option("loss", loss["name"])
+    return loss["name"], {k: v for k, v in loss.items() if k != "_target_" and defaults.get(k) != v}
+
+
+@pytest.mark.parametrize("dataset", sorted(BEST_LAMBDA))
+def test_ablation_preset_is_exactly_the_grid(dataset):
+    assert {p.stem for p in (Path(config_dir()) / "ablation").glob("*.yaml")} == set(ABLATIONS)
+    configs = preset_configs(f"paper_ablation_{dataset}")
+    assert len(configs) == len(ABLATIONS) * 5
+    paper = preset_configs(f"paper_{dataset}")[0]
+    jobs = set()
+    for cfg in configs:
+        assert cfg.dataset.name == dataset and cfg.model.name == paper.model.name
+        assert cfg["lambda"] == BEST_LAMBDA[dataset]
+        name, changes = _variant(cfg)
+        jobs.add((name, tuple(sorted(changes.items())), cfg.seed))
+    expected = {(name, tuple(sorted(changes.items())), seed)
+                for name, changes in ABLATIONS.values() for seed in range(5)}
+    assert jobs == expected
