@@ -55,6 +55,14 @@ def test_head_losses_are_not_probed_and_every_nth_batch_is():
     assert not GradientProbe(0, 0.5, torch.device("cpu")).due(0)
 
 
+def test_a_compiled_forward_is_not_probed():
+    # One compiled node from the input to latent and logits: autograd would find no path from
+    # the cross-entropy back to the latent and record a false 0.
+    data = synthetic_data()
+    assert make_trainer(data, loss="magnet", compile=True).probe.every == 0
+    assert make_trainer(data, loss="magnet").probe.every == 10
+
+
 def _history(variance_detach: bool, every: int = 1):
     # max_epochs=5: β = 1 − epoch / (0.2·5) is 1 in the first epoch and 0 from the second on.
     trainer = make_trainer(synthetic_data(n=240), f"loss.variance_detach={str(variance_detach).lower()}",

@@ -74,15 +74,27 @@ def best_cells(cells: pd.DataFrame, by: str = "val_accuracy_best_mean") -> pd.Da
     """Per setup and loss, the λ with the best mean validation accuracy (never test: that leaks).
 
     Complete cells are preferred; a loss with no complete cell falls back to its partial ones
-    (still flagged incomplete). Ties go to the smaller λ. The baseline is its own single cell.
+    (still flagged incomplete). Ties go to the smaller λ. The baseline is its own single cell. A
+    variant of a loss (parameters changed from its defaults, as in an ablation) is left out where
+    the loss itself ran in the same setup: the ablation table compares it.
     """
     chosen = []
     scored = cells[(cells["n"] > 0) & (cells[by.replace("_mean", "_n")] == cells["n"])]  # no seed missing it
+    scored = scored[~_shadowed_variant(scored)]
     for _, group in scored.groupby(["dataset", "model", "setup", "loss_label"], dropna=False):
         pool = group[group["complete"]] if group["complete"].any() else group
         pool = pool.sort_values([by, "lambda"], ascending=[False, True], na_position="last")
         chosen.append(pool.iloc[0])
     return pd.DataFrame(chosen).reset_index(drop=True) if chosen else cells.iloc[0:0]
+
+
+def _shadowed_variant(cells: pd.DataFrame) -> pd.Series:
+    """True for a cell with changed loss parameters whose loss also ran with its defaults."""
+    keys = ["dataset", "model", "setup", "loss"]
+    plain = {tuple(row) for row in cells.loc[cells["loss_changes"] == "", keys].itertuples(index=False)}
+    present = pd.Series([tuple(row) in plain for row in cells[keys].itertuples(index=False)],
+                        index=cells.index, dtype=bool)
+    return (cells["loss_changes"] != "") & present
 
 
 def is_baseline_cell(cell) -> bool:

@@ -67,17 +67,11 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
 def _changes_from_defaults(spec: RunSpec) -> str:
     """``key=value`` for each loss parameter that differs from conf/loss/<name>.yaml ('' when none,
     or for a loss of another config tree); the loss's own λ parameter is not a change."""
-    from latentexp.config_tree import group_option
-
-    try:
-        defaults = group_option("loss", spec.loss)
-    except KeyError:
-        return ""
-    own = spec.lambda_key.removeprefix("loss.") if spec.lambda_key else None
+    defaults = _loss_defaults(spec.loss)
     changed = {k: v for k, v in spec.config["loss"].items()
-               if k not in ("name", "_target_", own) and k in defaults and v != defaults[k]}
-    text = {k: str(v).lower() if isinstance(v, bool) else _short(v) for k, v in changed.items()}
-    return ", ".join(f"{k}={v}" for k, v in text.items())
+               if f"loss.{k}" in defaults and k not in ("name", "_target_")
+               and f"loss.{k}" != spec.lambda_key and v != defaults[f"loss.{k}"]}
+    return ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
 
 
 def _has_paper_settings(row: dict) -> bool:
@@ -124,8 +118,12 @@ def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
     frame = (frame.assign(_rank=rank).sort_values(["_rank", "run_dir"])
              .drop_duplicates(["identity", "seed"]).drop(columns="_rank"))
     frame["setup"] = _labels(frame, lambda key, row: not key.startswith("loss."), ["dataset", "model"])
+    # A loss parameter shows where it differs from the loss's defaults, so the loss as published
+    # keeps its plain name beside its variants (an ablation), and no two variants share a label.
     frame["loss_label"] = _labels(frame, lambda key, row: key.startswith("loss."),
-                                  ["dataset", "model", "setup", "loss"])
+                                  ["dataset", "model", "setup", "loss"],
+                                  shown=lambda key, value, row: _loss_defaults(row["loss"]).get(key, MISSING)
+                                  != value)
     frame["loss_label"] = [f"{loss} ({label.replace('loss.', '')})" if label else loss
                            for loss, label in zip(frame["loss"], frame["loss_label"], strict=False)]
     order = ["dataset", "model", "setup", "loss_label", "lambda", "seed"]
@@ -133,8 +131,9 @@ def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
     return frame.sort_values(order, na_position="first").reset_index(drop=True)
 
 
-def _labels(frame: pd.DataFrame, keep, group_by: list[str]) -> list[str]:
-    """Per row, ``key=value`` for the kept settings that differ within its group (else '')."""
+def _labels(frame: pd.DataFrame, keep, group_by: list[str], shown=lambda key, value, row: True) -> list[str]:
+    """Per row, ``key=value`` for the kept settings that differ within its group and that
+    ``shown`` accepts (else '')."""
     labels = [""] * len(frame)
     position = {index: i for i, index in enumerate(frame.index)}
     for _, group in frame.groupby(group_by, dropna=False, sort=False):
@@ -144,11 +143,25 @@ def _labels(frame: pd.DataFrame, keep, group_by: list[str]) -> list[str]:
                           and len({json.dumps(s.get(key, MISSING), sort_keys=True) for s in in_group}) > 1})
         for index, row in group.iterrows():
             settings = row["settings"]
-            labels[position[index]] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying)
+            labels[position[index]] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying
+                                                if shown(k, settings.get(k, MISSING), row))
     return labels
 
 
+@cache
+def _loss_defaults(loss: str) -> dict[str, Any]:
+    """``loss.<key>``: value of conf/loss/<loss>.yaml ({} for a loss of another config tree)."""
+    from latentexp.config_tree import group_option
+
+    try:
+        return {f"loss.{k}": v for k, v in group_option("loss", loss).items()}
+    except KeyError:
+        return {}
+
+
 def _short(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()  # as YAML and the command line write it
     return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
 

@@ -18,8 +18,9 @@ SIGNIFICANT = "*"
 NOTE = (f"Δ: the mean paired difference over the seeds both cells finished (the same seed is the same "
         f"data split, initial weights and batch order), with its 95 % t interval; p: paired t-test (t) "
         f"and Wilcoxon signed-rank test (W), two-sided, Holm-adjusted over the comparisons of this "
-        f"table; {SIGNIFICANT}: Holm-adjusted t-test p < {ALPHA}. With n seeds the Wilcoxon test "
-        f"cannot go below 2/2^n (0.0625 with 5 seeds).")
+        f"table; {SIGNIFICANT}: Holm-adjusted t-test p < {ALPHA}; (n = k): the comparison has fewer "
+        f"seeds than the row's mean. With n seeds the Wilcoxon test cannot go below 2/2^n (0.0625 with "
+        f"5 seeds); where every seed moved by the same amount the t-test is undefined (—).")
 COLUMNS = ("n", "diff", "low", "high", "p_t", "p_w", "p_t_holm", "p_w_holm")
 
 
@@ -49,14 +50,16 @@ def with_holm(family: list[Paired]) -> list[tuple]:
             for c, t, w in zip(family, p_t, p_w, strict=True)]
 
 
-def diff_text(diff: float, low: float, high: float, p_t_holm: float, digits: int = 2) -> str:
-    """``+0.52 [−0.13, +1.17]``, marked when the Holm-adjusted t-test is significant."""
+def diff_text(diff: float, low: float, high: float, p_t_holm: float, n=None, of=None, digits: int = 2) -> str:
+    """``+0.52 [−0.13, +1.17]``, marked when the Holm-adjusted t-test is significant, and with
+    ``(n = 3)`` when the comparison has fewer seeds (``n``) than the row's mean (``of``)."""
     if _missing(diff):
         return "—"
+    seeds = f" (n = {int(n)})" if not _missing(n) and not _missing(of) and n < of else ""
     if _missing(low):
-        return f"{diff:+.{digits}f}"
+        return f"{diff:+.{digits}f}{seeds}"
     mark = SIGNIFICANT if not _missing(p_t_holm) and p_t_holm < ALPHA else ""
-    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}"
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}{seeds}"
 
 
 def p_text(p_t: float, p_w: float) -> str:

@@ -20,22 +20,26 @@ class Paired:
     mean: float  # mean of (a − b)
     low: float  # 95 % t interval of the mean difference
     high: float
-    p_t: float  # paired t-test, two-sided
+    p_t: float  # paired t-test, two-sided; NaN when every seed moved by the same nonzero amount
     p_w: float  # Wilcoxon signed-rank, two-sided (exact for small n)
 
 
 def paired(a: dict, b: dict) -> Paired:
     """``a`` against ``b``, each ``{seed: value}``; NaN where fewer than two seeds are shared."""
     seeds = sorted(s for s in set(a) & set(b) if _finite(a[s]) and _finite(b[s]))
-    diff = np.array([a[s] - b[s] for s in seeds], dtype=float)
+    # Rounded: 90.1 − 90.0 is 0.0999…85 in floating point, which would split real ties in the
+    # signed ranks and give an equal move on every seed a spurious spread.
+    diff = np.round(np.array([a[s] - b[s] for s in seeds], dtype=float), 9)
     n = len(diff)
     if n < 2:
         mean = float(diff.mean()) if n else math.nan
         return Paired(n, mean, math.nan, math.nan, math.nan, math.nan)
     mean, sd = float(diff.mean()), float(diff.std(ddof=1))
+    if sd <= 1e-9 * max(1.0, abs(mean)):  # every seed moved by the same amount: t is undefined
+        sd, p_t = 0.0, (1.0 if mean == 0 else math.nan)
+    else:
+        p_t = float(stats.ttest_1samp(diff, 0.0).pvalue)
     half = stats.t.ppf(1 - ALPHA / 2, n - 1) * sd / math.sqrt(n)
-    # Every seed moved by the same amount: no spread to test against (t would be infinite).
-    p_t = (1.0 if mean == 0 else 0.0) if sd == 0 else float(stats.ttest_1samp(diff, 0.0).pvalue)
     p_w = 1.0 if not diff.any() else float(stats.wilcoxon(diff).pvalue)
     return Paired(n, mean, float(mean - half), float(mean + half), p_t, p_w)
 

@@ -133,7 +133,8 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
             row = [loss_name(cell), lambda_text(cell["lambda"]), mean_std(cell, "test_accuracy", 2),
                    mean_std(cell, "test_micro_f1", 4), seeds_text(cell)]
             if tested:
-                row += [diff_text(*(cell[f"vs_baseline_{c}"] for c in ("diff", "low", "high", "p_t_holm"))),
+                tested_cell = (cell[f"vs_baseline_{c}"] for c in ("diff", "low", "high", "p_t_holm", "n"))
+                row += [diff_text(*tested_cell, of=cell["n"]),
                         p_text(cell["vs_baseline_p_t_holm"], cell["vs_baseline_p_w_holm"])]
             if paper:
                 refs = [_reference(cell, metric) for metric in ("accuracy", "micro_f1")]
@@ -231,7 +232,8 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
             found = [tests.get((setup, label, against)) for label in labels]
             if any(found):
                 table.rows.append([setup, f"Δ acc. vs {name}", "ours",
-                                   *[diff_text(*t[1:4], t[6]) if t else "" for t in found]]
+                                   *[diff_text(*t[1:4], t[6], t[0], by_label[label]["n"]) if t else ""
+                                     for label, t in zip(labels, found, strict=True)]]
                                   + ([""] if with_improvement else []))
                 table.rows.append([setup, f"p vs {name} (t; W)", "ours",
                                    *[p_text(t[6], t[7]) if t else "" for t in found]]
@@ -367,6 +369,9 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
         keys, family = [], []
         for cell in rows:
             for name, reference in (("lb", full), ("base", base)):
+                # The baseline against Latent Boost is Latent Boost's row against the baseline.
+                if name == "lb" and is_baseline_cell(cell):
+                    continue
                 if not reference.empty and cell["loss_label"] != reference.iloc[0]["loss_label"]:
                     keys.append((cell["loss_label"], name))
                     family.append(paired(seed_values(runs, cell, METRIC),
@@ -384,7 +389,7 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
                    seeds_text(cell)]
             for reference in ("lb", "base"):
                 t = tests.get((cell["loss_label"], reference))
-                row += [diff_text(*t[1:4], t[6]), p_text(t[6], t[7])] if t else ["—", "—"]
+                row += [diff_text(*t[1:4], t[6], t[0], cell["n"]), p_text(t[6], t[7])] if t else ["—", "—"]
             table.rows.append(row)
         table.notes = [STD_NOTE, INCOMPLETE_NOTE, COMPARISON_NOTE,
                        "Latent Boost: as published (PCA, per-class variances, the α/β schedules, the hinge); "

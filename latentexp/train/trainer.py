@@ -61,7 +61,9 @@ class Trainer:
         # torch.compile'd forward (trainer.compile); the module itself keeps its plain state_dict keys.
         self.forward = torch.compile(model) if settings.compile else model
         self.stopper = EarlyStopping(settings.early_stopping_patience)
-        self.probe = GradientProbe(settings.gradient_diagnostics_every, lam, device)
+        # A compiled forward is one autograd node: no path from the logits back to the latent.
+        every = 0 if settings.compile else settings.gradient_diagnostics_every
+        self.probe = GradientProbe(every, lam, device)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
         self.epoch = 0  # epochs completed
