@@ -106,3 +106,28 @@ def test_the_report_draws_both_norms_of_the_best_lambda_runs(tmp_path):
     written = build_report([root], tmp_path / "report", tsne=False)["files"]
     names = {p.name for p in written}
     assert {"gradient_norms_fashion_mnist-cnn.png", "gradient_norms_fashion_mnist-cnn.pdf"} <= names
+
+
+def test_gradient_norms_script_averages_each_phase_by_hand(tmp_path, capsys):
+    import importlib.util
+
+    from support.helpers import REPO_ROOT
+    from support.runs import finished
+
+    path = REPO_ROOT / "scripts" / "gradient_norms.py"
+    spec = importlib.util.spec_from_file_location("gradient_norms", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    root = tmp_path / "outputs"
+    for seed, scale in ((0, 1.0), (1, 3.0)):
+        run_dir = finished(root, "latent_boost", 0.75, seed, 90.0, val=90.0)
+        rows = ["epoch,beta,grad_aux_norm,grad_ce_norm,grad_cosine",
+                f"1,1.0,{0.4 * scale},0.1,0.5", f"2,0.5,{0.2 * scale},0.1,0.3", "3,0.0,0.0,0.2,0.0"]
+        (run_dir / "history.csv").write_text("\n".join(rows) + "\n")
+    table = script.gradient_norms([str(root)]).set_index("phase")
+    # β > 0: aux (0.4 + 0.2 + 1.2 + 0.6) / 4 = 0.6 over 4 epochs of 2 seeds; ce 0.1; cosine 0.4.
+    columns = ["grad_aux_norm", "grad_ce_norm", "grad_cosine", "epochs", "seeds"]
+    assert table.loc["β > 0", columns].tolist() == pytest.approx([0.6, 0.1, 0.4, 4, 2])
+    assert table.loc["β = 0", "grad_aux_norm"] == 0.0 and table.loc["β = 0", "aux / ce"] == 0.0
+    script.main([str(root)])
+    assert "| latent_boost | 0.75 | β = 0 | 0 | 0.2 | 0 | +0.000 | 2 | 2 |" in capsys.readouterr().out
