@@ -66,13 +66,18 @@ def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
                 points = [(x, float(p.mean)) for x, p in zip(lam, paper, strict=False) if p]
                 if points:
                     ax.plot(*zip(*points, strict=False), "x--", color=color, alpha=0.5, lw=0.8)
-        ax.set_xlabel("λ")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{setup_title(first)}: accuracy vs λ (mean ± std over seeds; × paper)", fontsize=9)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        written += save(fig, out_dir, f"accuracy_vs_lambda_{setup_key(first)}")
+        ax.set(xlabel="λ", ylabel="test accuracy (%)")
+        written += _finish(fig, ax, out_dir, f"accuracy_vs_lambda_{setup_key(first)}",
+                           f"{setup_title(first)}: accuracy vs λ (mean ± std over seeds; × paper)")
     return written
+
+
+def _finish(fig: Figure, ax, out_dir: Path, name: str, title: str, legend_size: int = 8) -> list[Path]:
+    """Title, legend and grid of a one-panel figure, then saved."""
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=legend_size)
+    ax.grid(alpha=0.3)
+    return save(fig, out_dir, name)
 
 
 def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
@@ -149,10 +154,9 @@ def gradient_figure(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
             continue
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="mean per-sample gradient norm at the latent")
-        ax.set_title(f"{setup_title(first)}: how hard each term pushes the latent (best λ)", fontsize=9)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-        written += save(fig, out_dir, f"gradient_norms_{setup_key(first)}")
+        written += _finish(fig, ax, out_dir, f"gradient_norms_{setup_key(first)}",
+                           f"{setup_title(first)}: how hard each term pushes the latent (best λ)",
+                           legend_size=7)
     return written
 
 
@@ -228,8 +232,6 @@ def pca_components_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
         if not plotted:
             continue
         ax.set(xlabel="epoch", ylabel="components kept (mean per epoch)")
-        ax.set_title(f"{setup_title(first)}: Latent Boost's PCA components per epoch", fontsize=9)
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        written += save(fig, out_dir, f"pca_components_{setup_key(first)}")
+        written += _finish(fig, ax, out_dir, f"pca_components_{setup_key(first)}",
+                           f"{setup_title(first)}: Latent Boost's PCA components per epoch")
     return written
