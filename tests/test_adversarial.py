@@ -290,8 +290,10 @@ def test_a_sweep_whose_run_fails_goes_on_and_exits_0(here):
 def test_ctrl_c_stops_with_one_line_and_the_run_resumes(tmp_path, cli_env):
     args = [sys.executable, "-m", "latentexp", "train", "trainer.max_epochs=50", "dataset.limit_train=600",
             "trainer.batch_size=32", "device=cpu"]
+    # A terminal's Ctrl-C: give the child SIGINT's default action, which a background CI job (`cmd &`
+    # without job control) would otherwise pass down as "ignored".
     proc = subprocess.Popen(args, env=cli_env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(tmp_path.glob("outputs/runs/*/history.csv")) and time.time() < deadline:
         time.sleep(0.05)  # the first epoch is checkpointed (checkpoint first, then its history row)
