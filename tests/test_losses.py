@@ -217,7 +217,7 @@ def test_batch_where_nothing_counts_gives_zero_attached_to_the_graph(name):
 
 def test_registry_builds_every_loss_and_rejects_bad_names():
     assert {"ce", "magnet", "latent_boost", "lmdl", "arcface"} <= set(loss_names())
-    with pytest.raises(ConfigError, match="Valid choices: arcface, ce, center, .*magnet"):
+    with pytest.raises(ConfigError, match="Valid choices: amc, arcface, ce, center, .*magnet"):
         build_loss("magnett")
     with pytest.raises(ConfigError, match="no parameter beta.*alpha"):
         build_loss("magnet", beta=1.0)

@@ -8,6 +8,8 @@ import torch
 from pytorch_metric_learning import losses as pml
 from pytorch_metric_learning.reducers import MeanReducer
 from support.naive_losses import (
+    naive_amc,
+    naive_annealed_sphereface,
     naive_center,
     naive_center_update,
     naive_corel_cosine,
@@ -72,7 +74,8 @@ def test_pair_losses_equal_the_library_with_table_4_settings(name, library, seed
 )
 def test_angular_margin_losses_equal_the_library(name, library, defaults):
     x, y = batch(1)
-    ours = build(name)
+    # SphereFace without its annealing (λ_a = 0 at every batch) is the library's loss
+    ours = build(name, **({"anneal_base": 0.0, "anneal_min": 0.0} if name == "sphereface" else {}))
     theirs = library(num_classes=C, embedding_size=D, **defaults).double()
     theirs.W.data.copy_(ours.loss.W.data)
     assert torch.allclose(ours(x, y), theirs(x, y))
@@ -241,6 +244,124 @@ def test_lmdl_rejects_an_unknown_momentum_mode():
         build("lmdl", momentum="sometimes")
 
 
+# ---------------------------------------------------------------- annealed SphereFace
+
+
+def test_sphereface_annealing_follows_the_caffe_schedule():
+    loss = build("sphereface")
+    assert loss.annealing_weight().item() == pytest.approx(1000.0)  # before the first batch (t = 0)
+    x, y = batch(2)
+    weights = []
+    for _ in range(3):
+        loss(x, y)
+        weights.append(loss.annealing_weight().item())
+    assert weights == pytest.approx([1000 / 1.12, 1000 / 1.24, 1000 / 1.36])
+    loss.iteration.fill_(1657)  # 1000/(1 + 0.12 t) reaches the floor of 5 after t = 1658.3
+    assert loss.annealing_weight().item() == pytest.approx(1000 / (1 + 0.12 * 1657))
+    loss.iteration.fill_(1659)
+    assert loss.annealing_weight().item() == 5.0
+    loss.eval()
+    loss(x, y)  # evaluation batches do not advance the schedule
+    assert loss.iteration.item() == 1659
+    assert loss.epoch_stats()["sphereface_lambda"] == 5.0
+
+
+@pytest.mark.parametrize("iteration", [0, 10, 5000])
+@pytest.mark.parametrize("seed", range(2))
+def test_annealed_sphereface_matches_naive_loop(iteration, seed):
+    x, y = batch(seed)
+    loss = build("sphereface")
+    loss.iteration.fill_(iteration)  # the next training batch is t = iteration + 1
+    blend = max(5.0, 1000.0 / (1 + 0.12 * (iteration + 1)))
+    expected = naive_annealed_sphereface(x.numpy(), y.numpy(), loss.loss.W.detach().numpy(), blend=blend)
+    assert loss(x, y).item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_sphereface_with_a_huge_blend_is_softmax_on_normalised_class_weights():
+    """λ_a → ∞ leaves cos θ at the target: cross-entropy of ‖x‖·cos θ_j (what annealing starts from)."""
+    x, y = batch(3)
+    loss = build("sphereface", anneal_base=1e12, anneal_min=1e12)
+    logits = x @ torch.nn.functional.normalize(loss.loss.W.detach(), dim=0)
+    assert loss(x, y).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-9)
+    assert torch.allclose(loss.logits(x), logits)
+
+
+def test_sphereface_resumes_its_schedule_from_a_checkpoint():
+    x, y = batch(4)
+    loss = build("sphereface")
+    for _ in range(7):
+        loss(x, y)
+    fresh = build("sphereface")
+    fresh.load_state_dict(loss.state_dict())
+    assert fresh.iteration.item() == 7 and fresh.annealing_weight().item() == loss.annealing_weight().item()
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        build_loss("sphereface", num_classes=C, embedding_size=D, anneal_gamma=-1.0)
+
+
+# ---------------------------------------------------------------- AMC
+
+
+@pytest.mark.parametrize("pairs", ["halves", "all"])
+@pytest.mark.parametrize("n", [30, 31, 2])
+@pytest.mark.parametrize("margin", [0.5, 2.0])
+def test_amc_matches_naive_loop(pairs, n, margin):
+    # a small spread, so that same-class and different-class pairs both fall inside the margin
+    x, y = batch(n % 7, n=n)
+    x = x + 3.0
+    expected = naive_amc(x.numpy(), y.numpy(), margin=margin, pairs=pairs)
+    value = build("amc", margin=margin, pairs=pairs)(x, y).item()
+    assert value == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_amc_hand_values():
+    """Unit vectors at angles 0, 0.3, 1.0 and π/2 + 0.2 rad; halves pair (0, 2) and (1, 3)."""
+    angles = torch.tensor([0.0, 0.3, 1.0, math.pi / 2 + 0.2], dtype=torch.float64)
+    lengths = torch.tensor([[1.0], [2.0], [3.0], [0.5]], dtype=torch.float64)  # AMC sees directions only
+    x = torch.stack([angles.cos(), angles.sin()], 1) * lengths
+    amc = build_loss("amc").double()
+    # pair (0, 2): 1.0 rad apart; pair (1, 3): π/2 − 0.1 rad apart
+    assert amc(x, torch.tensor([0, 1, 0, 1])).item() == pytest.approx((1.0**2 + (math.pi / 2 - 0.1) ** 2) / 2)
+    assert amc(x, torch.tensor([0, 1, 2, 3])).item() == pytest.approx(0.0)  # both pairs beyond m_g = 0.5
+    near = torch.stack([angles[:2].cos(), angles[:2].sin()], 1)  # 0.3 rad apart
+    assert amc(near, torch.tensor([0, 0])).item() == pytest.approx(0.09)
+    assert amc(near, torch.tensor([0, 1])).item() == pytest.approx(0.2**2)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize("same_class", [True, False])
+def test_amc_gradients_are_finite_where_arccos_is_not_differentiable(sign, same_class):
+    """⟨z_i, z_j⟩ = ±1: identical and opposite directions, the clip keeps arccos' slope finite."""
+    x = torch.tensor([[1.0, 2.0, 0.5], [sign * 2.0, sign * 4.0, sign * 1.0]], requires_grad=True)
+    y = torch.tensor([0, 0 if same_class else 1])
+    value = build_loss("amc")(x, y)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(x.grad).all()
+    expected = {(1.0, True): 0.0, (1.0, False): 0.25, (-1.0, True): math.pi**2, (-1.0, False): 0.0}
+    # the clip at 1 − 1e-7 (float32: 1 − 1.2e-7) moves the angle by at most 5e-4 rad
+    assert value.item() == pytest.approx(expected[(sign, same_class)], abs=2 * math.pi * 5e-4)
+
+
+def test_amc_pulls_same_class_pairs_and_pushes_close_pairs_of_other_classes_apart():
+    x = torch.tensor([[1.0, 0.0], [0.9, 0.3]], requires_grad=True)  # about 0.32 rad apart
+    for label, closer in ((1, False), (0, True)):
+        x.grad = None
+        build_loss("amc")(x, torch.tensor([0, label])).backward()
+        step = x.detach() - 0.01 * x.grad
+        before = torch.nn.functional.cosine_similarity(x[:1], x[1:]).item()
+        after = torch.nn.functional.cosine_similarity(step[:1], step[1:]).item()
+        assert (after > before) == closer
+
+
+def test_amc_counts_the_samples_it_pairs_and_rejects_bad_settings():
+    amc = build_loss("amc")
+    amc(torch.randn(7, 3), torch.arange(7) % 2)  # an odd batch: its last sample has no partner
+    assert amc.epoch_stats()["counted_fraction"] == pytest.approx(6 / 7)
+    with pytest.raises(ConfigError, match="halves, all"):
+        build_loss("amc", pairs="random")
+    with pytest.raises(ConfigError, match="radians"):
+        build_loss("amc", margin=0.0)
+
+
 # ---------------------------------------------------------------- every loss: gradients, state
 
 DEGENERATE = {
@@ -319,7 +440,7 @@ def test_every_loss_agrees_in_float64_float32_and_from_bf16_autocast_features(na
 def test_each_loss_is_one_of_the_two_kinds():
     kinds = {name: loss_kind(loss_class(name)) for name in loss_names()}
     heads = {"corel_gaussian", "corel_cosine", "lace", "arcface", "cosface", "sphereface"}
-    auxiliary = {"ce", "magnet", "latent_boost", "contrastive", "triplet", "npair", "center", "lmdl"}
+    auxiliary = {"ce", "magnet", "latent_boost", "contrastive", "triplet", "npair", "center", "lmdl", "amc"}
     assert {n for n, k in kinds.items() if k == "head"} == heads
     assert {n for n, k in kinds.items() if k == "auxiliary"} == auxiliary
 

@@ -1,12 +1,13 @@
 """Every file of conf/experiment/, found by listing the folder: it composes, every job it sweeps
 validates and resolves to a run spec, and a preset that names one run trains one tiny epoch."""
 
+import math
 from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-from latentexp.config_tree import config_dir
+from latentexp.config_tree import compose, config_dir, group_option
 from latentexp.sweeps import preset_configs
 from latentexp.train import run
 from latentexp.validation import validate_config
@@ -17,7 +18,7 @@ PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yam
 EXPECTED = {
     "corel_fashion_mnist_cnn": {"loss.name": "corel_gaussian", "optimizer.lr": 1e-4, "lambda": 0.85,
                                 "trainer.max_epochs": 150, "loss.lam": 0.85, "lr_scheduler.name": "constant"},
-    "lace_cifar10_resnet18": {"loss.name": "lace", "model.name": "resnet18", "trainer.batch_size": 256,
+    "lace_cifar10_resnet18": {"model.name": "resnet18", "trainer.batch_size": 256,
                               "trainer.early_stopping_patience": 10, "optimizer.lr": 1e-3},
     "lmdl_cifar10_resnet18": {"loss.name": "lmdl", "optimizer.name": "sgd", "optimizer.nesterov": True,
                               "optimizer.weight_decay": 5e-4, "lr_scheduler.milestones": [60, 120, 160],
@@ -57,3 +58,33 @@ def test_every_single_run_preset_trains_one_tiny_epoch(compose_cfg, preset):
     cfg = compose_cfg(f"experiment={preset}", "trainer.max_epochs=1", "trainer.batch_size=20", *TINY[dataset])
     result = run(cfg)
     assert result["status"] == "finished" and result["epochs_run"] == 1
+
+
+# LACE's Table 1 (papers/lace.md): each row's loss, λ where it mixes with softmax, and the settings
+# LACE gave it that differ from conf/loss/ (ArcFace's margin in degrees: 0.05 rad).
+LACE_TABLE1 = {
+    "softmax": ("ce", {}),
+    "arcface": ("arcface", {"margin": 2.865, "scale": 30.0}),
+    "cosface": ("cosface", {"margin": 0.4, "scale": 30.0}),
+    "sphereface": ("sphereface", {}),
+    "center": ("center", {}),
+    "amc": ("amc", {}),
+    "lace": ("lace", {}),
+}
+
+
+def test_the_lace_preset_trains_lace_alone_and_sweeps_its_table_1():
+    single = compose(["experiment=lace_cifar10_resnet18"])
+    assert single.loss.name == "lace"
+    assert {p.stem for p in (Path(config_dir()) / "lace_table1").glob("*.yaml")} == set(LACE_TABLE1)
+    jobs = set()
+    for cfg in preset_configs("lace_cifar10_resnet18"):
+        loss = OmegaConf.to_container(cfg.loss)
+        defaults = group_option("loss", loss["name"])
+        changes = {k: v for k, v in loss.items() if defaults.get(k) != v}
+        assert cfg.model.name == "resnet18" and cfg.dataset.name == "cifar10"
+        assert cfg["lambda"] == 0.1 or loss["name"] not in ("center", "amc")
+        jobs.add((loss["name"], tuple(sorted(changes.items())), cfg.seed))
+    assert jobs == {(name, tuple(sorted(changes.items())), seed)
+                    for name, changes in LACE_TABLE1.values() for seed in range(3)}
+    assert math.isclose(math.radians(LACE_TABLE1["arcface"][1]["margin"]), 0.05, rel_tol=1e-3)

@@ -3,7 +3,8 @@ trained by an attractive-repulsive loss, predicting by argmax of its similarity.
 
 Gaussian:  s_k = −γ‖h − w_k‖²,   ℓ = −λ·s(h, w_y) + (1 − λ)·log Σ_k exp s(h, w_k)
 Cosine:    s_k = cos(h, w_k),    ℓ = −λ·s(h, w_y) + (1 − λ)·max_{k≠y} s(h, w_k)²
-λ is applied once (the authors' public code applies it twice).
+λ is applied once (the authors' public code applies it twice), and the repulsion is the largest
+squared cosine (the authors' code squares the largest cosine, floored at 0): docs/losses/corel.md.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class CorelCosineLoss(_CorelLoss):
         super().__init__(num_classes, embedding_size, lam)
 
     def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        # Each class vector (row of W) is normalised; the authors' code normalises the other axis.
+        # Each class vector (row of W) is normalised, as in the authors' code since 2019-03-31.
         return F.normalize(at_least_float32(embeddings), dim=1) @ F.normalize(self.weight, dim=1).T
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

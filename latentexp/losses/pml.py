@@ -95,8 +95,49 @@ class CosFaceLoss(_AngularMarginLoss):
         super().__init__(num_classes, embedding_size, margin, scale)
 
 
-class SphereFaceLoss(_AngularMarginLoss):
-    library_class = pml.SphereFaceLoss
+class _BlendedSphereFace(pml.SphereFaceLoss):
+    """The library's A-Softmax with its target cosine ψ(θ) replaced by (λ_a·cos θ + ψ(θ))/(1 + λ_a)."""
 
-    def __init__(self, num_classes: int, embedding_size: int, margin: float = 4.0, scale: float = 1.0):
+    blend: torch.Tensor | float = 0.0  # λ_a of the current batch, set by SphereFaceLoss
+
+    def modify_cosine_of_target_classes(self, cosine_of_target_classes):
+        psi = super().modify_cosine_of_target_classes(cosine_of_target_classes)
+        return (self.blend * cosine_of_target_classes + psi) / (1.0 + self.blend)
+
+
+class SphereFaceLoss(_AngularMarginLoss):
+    """A-Softmax (Liu et al. 2017) with the softmax annealing of its released Caffe code
+    (MarginInnerProduct layer, sphereface_model.prototxt): the target logit is
+    ‖x‖·(λ_a·cos θ + ψ(θ))/(1 + λ_a), λ_a = max(anneal_min, anneal_base·(1 + anneal_gamma·t)^−anneal_power)
+    at training batch t = 1, 2, … (base 1000, gamma 0.12, power 1, min 5). ``anneal_base=0
+    anneal_min=0`` is pytorch-metric-learning's un-annealed SphereFaceLoss.
+    See docs/losses/angular_margin.md."""
+
+    library_class = _BlendedSphereFace
+
+    def __init__(self, num_classes: int, embedding_size: int, margin: float = 4.0, scale: float = 1.0,
+                 anneal_base: float = 1000.0, anneal_gamma: float = 0.12, anneal_power: float = 1.0,
+                 anneal_min: float = 5.0):
         super().__init__(num_classes, embedding_size, margin, scale)
+        if min(anneal_base, anneal_gamma, anneal_power, anneal_min) < 0:
+            raise ValueError("the annealing constants anneal_base, anneal_gamma, anneal_power and anneal_min "
+                             "must be >= 0")
+        self.anneal_base, self.anneal_gamma = anneal_base, anneal_gamma
+        self.anneal_power, self.anneal_min = anneal_power, anneal_min
+        # Training batches seen: a checkpointed buffer, so a resumed run continues the schedule.
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+
+    def annealing_weight(self) -> torch.Tensor:
+        """λ_a at the current iteration (a tensor on the loss's device: no host sync per batch)."""
+        decayed = self.anneal_base * (1.0 + self.anneal_gamma * self.iteration.double()) ** -self.anneal_power
+        return decayed.clamp_min(self.anneal_min)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.iteration += 1  # Caffe counts the batch before computing its λ_a: the first is t = 1
+        features = at_least_float32(embeddings)
+        self.loss.blend = self.annealing_weight().to(features.dtype)
+        return self.loss(features, labels)
+
+    def epoch_stats(self) -> dict[str, float]:
+        return {**super().epoch_stats(), "sphereface_lambda": float(self.annealing_weight())}

@@ -138,3 +138,34 @@ def naive_lmdl(h, y, w, b, *, delta_v=0.5, delta_d=6.0, alpha=1.0, beta=1.0, gam
         margins.append(max(0.0, delta_d + worst))
     reg = np.mean([np.linalg.norm(compact_c[c]) for c in classes])
     return float(alpha * compact + beta * np.mean(margins) + gamma_reg * reg)
+
+
+def naive_amc(h, y, *, margin=0.5, pairs="halves") -> float:
+    """AMC over the authors' pairs (i, i + ⌊N/2⌋) or every i < j, with their clip before arccos."""
+    n = len(h)
+    if pairs == "halves":
+        chosen = [(i, i + n // 2) for i in range(n // 2)]
+    else:
+        chosen = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    losses = []
+    for i, j in chosen:
+        cosine = min(max(_cos(h[i], h[j]), -1 + 1e-7), 1 - 1e-7)
+        d = math.acos(cosine)
+        losses.append(d**2 if y[i] == y[j] else max(0.0, margin - d) ** 2)
+    return float(np.mean(losses)) if losses else 0.0
+
+
+def naive_annealed_sphereface(x, y, w, *, blend, margin=4) -> float:
+    """A-Softmax with annealing, per sample: W's columns normalised, target logit
+    ‖x‖·(λ_a·cos θ + ψ(θ))/(1 + λ_a) with ψ(θ) = (−1)^k cos(mθ) − 2k, k = ⌊mθ/π⌋; others ‖x‖·cos θ_j."""
+    losses = []
+    for i in range(len(x)):
+        norm = float(np.linalg.norm(x[i]))
+        logits = [norm * _cos(x[i], w[:, j]) for j in range(w.shape[1])]
+        theta = math.acos(min(1.0, max(-1.0, _cos(x[i], w[:, y[i]]))))
+        k = math.floor(margin * theta / math.pi)
+        psi = (-1) ** k * math.cos(margin * theta) - 2 * k
+        logits[y[i]] = norm * (blend * math.cos(theta) + psi) / (1 + blend)
+        top = max(logits)
+        losses.append(top + math.log(sum(math.exp(v - top) for v in logits)) - logits[y[i]])
+    return float(np.mean(losses))
