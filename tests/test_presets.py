@@ -1,10 +1,12 @@
 """Every file of conf/experiment/, found by listing the folder: it composes, every job it sweeps
 validates and resolves to a run spec, and a preset that names one run trains one tiny epoch."""
 
+import copy
 import math
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from latentexp.config_tree import compose, config_dir, group_option
@@ -20,8 +22,10 @@ EXPECTED = {
                                 "trainer.max_epochs": 150, "loss.lam": 0.85, "lr_scheduler.name": "constant"},
     "lace_cifar10_resnet18": {"model.name": "resnet18", "trainer.batch_size": 256,
                               "trainer.early_stopping_patience": 10, "optimizer.lr": 1e-3},
-    "lmdl_cifar10_resnet18": {"loss.name": "lmdl", "optimizer.name": "sgd", "optimizer.nesterov": True,
-                              "optimizer.weight_decay": 5e-4, "lr_scheduler.milestones": [60, 120, 160],
+    # the authors' CE + L at lr 1e-3, weight decay 5e-4, as Eq. 11's ½(CE + L): lr and decay rescaled
+    "lmdl_cifar10_resnet18": {"loss.name": "lmdl", "lambda": 0.5, "optimizer.name": "sgd",
+                              "optimizer.nesterov": True, "optimizer.lr": 2e-3,
+                              "optimizer.weight_decay": 2.5e-4, "lr_scheduler.milestones": [60, 120, 160],
                               "lr_scheduler.gamma": 0.2, "trainer.max_epochs": 200,
                               "trainer.early_stopping_patience": None},
     "paper_fashion_mnist": {"model.name": "cnn", "dataset.name": "fashion_mnist"},
@@ -88,3 +92,26 @@ def test_the_lace_preset_trains_lace_alone_and_sweeps_its_table_1():
     assert jobs == {(name, tuple(sorted(changes.items())), seed)
                     for name, changes in LACE_TABLE1.values() for seed in range(3)}
     assert math.isclose(math.radians(LACE_TABLE1["arcface"][1]["margin"]), 0.05, rel_tol=1e-3)
+
+
+def test_the_lmdl_preset_takes_the_authors_sgd_steps_on_half_their_loss():
+    """The authors minimise CE + L with SGD (lr 1e-3, weight decay 5e-4, Nesterov 0.9); the preset
+    minimises Eq. 11 at λ = 0.5, ½(CE + L), with its own lr and decay: the weights must follow the
+    same path."""
+    cfg = preset_configs("lmdl_cifar10_resnet18")[0]
+    torch.manual_seed(0)
+    x, target = torch.randn(16, 5), torch.randn(16, 3)
+    start = torch.nn.Linear(5, 3)
+    paths = []
+    assert cfg["lambda"] == 1 - cfg["lambda"]  # λ·L + (1 − λ)·CE is then λ·(CE + L)
+    authors, preset = (1.0, 1e-3, 5e-4), (cfg["lambda"], cfg.optimizer.lr, cfg.optimizer.weight_decay)
+    for scale, lr, decay in (authors, preset):
+        model = copy.deepcopy(start)
+        sgd = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=decay)
+        for _ in range(5):
+            sgd.zero_grad()
+            (scale * (model(x) - target).pow(2).sum()).backward()
+            sgd.step()
+        paths.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert cfg.optimizer.nesterov and cfg.optimizer.momentum == 0.9
+    torch.testing.assert_close(paths[1], paths[0], rtol=1e-6, atol=1e-8)
