@@ -112,7 +112,9 @@ def check_group_choices(args: list[str]) -> None:
             values = list(override.sweep_string_iterator()) if sweep else [override.value()]
         except HydraException:
             continue  # Hydra reports its own syntax errors
-        for value in values:
+        # a list selects several options at once (logger=[tensorboard,mlflow])
+        chosen = [v for value in values for v in (value if isinstance(value, list) else [value])]
+        for value in chosen:
             if value is not None and str(value) not in groups[group]:
                 raise ConfigError(f"{group}={value} is not an option of the {group} group; valid options: "
                                   f"{', '.join(groups[group])} (the files in conf/{group}/).")

@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from latentexp.errors import ConfigError
+from latentexp.trackers import check_trackers
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "mnist", "svhn")
 # Constructor arguments the trainer passes to a model (from the data).
@@ -60,6 +61,7 @@ def validate_config(cfg: DictConfig) -> None:
     _validate_optimization(cfg)
     _validate_model(cfg)
     _validate_loss(cfg)
+    check_trackers(OmegaConf.to_container(cfg.logger) if cfg.get("logger") else None)
 
 
 def _check_no_unknown_keys(cfg: DictConfig) -> None:

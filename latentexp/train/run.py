@@ -17,6 +17,7 @@ from latentexp.errors import ConfigError, DataError
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.runtime import configure_backends, device_name, resolve_device, versions
 from latentexp.spec import RunSpec
+from latentexp.trackers import build_trackers
 from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer, TrainingFailed
 from latentexp.validation import validate_config
@@ -72,7 +73,18 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
     for leftover in files.start(spec.to_json(), OmegaConf.to_yaml(spec.config)):
         log.info("removed %s, left half-written by a killed run", leftover.name)
     config = spec.config
+    trainer.trackers = build_trackers(config.get("logger"), config, files.path, spec.name, spec.hash,
+                                      _preset_name())
     trainer.resume()
+    trainer.trackers.start(trainer.history)  # a resumed run logs its earlier epochs where they are missing
+    try:
+        return _fit_and_test(spec, trainer, data, device)
+    finally:
+        trainer.trackers.close()  # flushes; a killed or interrupted run's MLflow run stays open to resume
+
+
+def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.device) -> dict:
+    files, config = spec.files, spec.config
     log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
              spec.name, spec.model, device, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
 
@@ -87,6 +99,7 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
                   "finished_at": _now()}
         files.write_result(result)
         log.error("run %s failed: %s", spec.name, e)
+        trainer.trackers.finish(result)
         return result
 
     trainer.save_history()  # whole again if a kill fell between the last checkpoint and its history
@@ -122,6 +135,7 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
         "finished_at": _now(),
     }
     files.write_result(result)  # written last: its presence marks the run as done
+    trainer.trackers.finish(result)
     log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (best epoch %d of %d)",
              result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
              result["epochs_run"])
@@ -168,6 +182,15 @@ def _out_of_memory_as_advice(config: dict, stage: str):
                       f"(now {eval_batch}) if it failed while validating")
         raise ConfigError(f"CUDA ran out of memory during {stage} ({where}): {advice}; or free the GPU "
                           f"of other processes.") from None
+
+
+def _preset_name() -> str | None:
+    """The preset a Hydra job was composed from (experiment=...), which names its MLflow experiment."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("experiment")
 
 
 def _now() -> str:

@@ -21,6 +21,7 @@ from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.rundir import RunDir
 from latentexp.spec import eq11
+from latentexp.trackers import Trackers
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
 from latentexp.train.early_stopping import EarlyStopping
@@ -70,6 +71,7 @@ class Trainer:
         self.stopped_early = False
         self.history: list[dict] = []
         self.best_state: dict | None = None
+        self.trackers = Trackers()  # TensorBoard / MLflow (the logger group); none by default
         progress = settings.progress
         self.progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
 
@@ -110,6 +112,7 @@ class Trainer:
             self.history.append({**row, "seconds": time.perf_counter() - start})
             self.save()
             self.log_epoch(self.history[-1])
+            self.trackers.log_epoch(self.history[-1])  # only checkpointed epochs reach a tracker
         if self.stopped_early:
             log.info("early stop: no better validation accuracy for %s epochs", self.stopper.patience)
 
@@ -211,7 +214,8 @@ class Trainer:
                 "stopped_early": self.stopped_early, "model": self.model.state_dict(),
                 "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "early_stopping": self.stopper.state_dict(),
-                "best": self.best_state, "history": self.history, "rng": rng}
+                "best": self.best_state, "history": self.history, "rng": rng,
+                "trackers": self.trackers.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
@@ -227,6 +231,7 @@ class Trainer:
                 for k, v in part.items():
                     part[k] = v.to(self.device)
         self.history = list(state["history"])
+        self.trackers.load_state_dict(state.get("trackers", {}))  # e.g. the MLflow run to continue
         self.epoch, self.stopped_early = state["epoch"], state["stopped_early"]
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])

@@ -1,0 +1,327 @@
+"""Trackers that watch a run from outside (the ``logger`` config group): TensorBoard and MLflow.
+
+They receive every history.csv row after its epoch is checkpointed, and the final metrics. They
+change nothing a run computes (``logger`` is outside the run identity), and they never stop or
+slow it: a tracker that fails warns once and is switched off, and MLflow talks to its store from a
+background thread. A resumed run continues the same TensorBoard directory and the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from latentexp.errors import ConfigError
+
+log = logging.getLogger("latentexp")
+
+# Result fields logged as final metrics (numbers only; the rest of result.json is text or lists).
+FINAL_METRICS = ("test_accuracy", "test_micro_f1", "test_macro_f1", "val_accuracy_best", "best_epoch",
+                 "epochs_run", "epoch_seconds_mean", "train_seconds", "test_eval_seconds", "silhouette_test")
+EXTRAS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}  # module, extra
+# How long the end of a run waits for MLflow to take the last metrics (a dead store is off by then).
+FLUSH_SECONDS = 60.0
+
+
+def check_trackers(logger_config: dict | None) -> None:
+    """Refuse an unknown tracker or one whose package is missing, before any work."""
+    for name in logger_config or {}:
+        if name not in EXTRAS:
+            raise ConfigError(f"Unknown logger {name!r}. Valid choices: none, {', '.join(EXTRAS)} "
+                              f"(several at once: logger=[tensorboard,mlflow]).")
+        module, extra = EXTRAS[name]
+        try:
+            __import__(module)
+        except ImportError:
+            raise ConfigError(f"logger={name} needs the {module} package: pip install 'latentexp[{extra}]'"
+                              f", or leave the logger out.") from None
+
+
+def metrics_of(row: dict) -> dict[str, float]:
+    """The numeric columns of a history row (``epoch`` is the step)."""
+    return {k: float(v) for k, v in row.items() if k != "epoch" and isinstance(v, int | float)
+            and not isinstance(v, bool)}
+
+
+class Tracker:
+    """One tracker. Every call is guarded by ``Trackers``: an exception switches the tracker off."""
+
+    name = "tracker"
+
+    def start(self, history: list[dict]) -> None:
+        """Open (or reopen, on resume) and log the epochs already done."""
+
+    def log_epoch(self, row: dict) -> None: ...
+
+    def finish(self, result: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class TensorBoardTracker(Tracker):
+    """Scalars named after the history.csv columns, step = epoch; the final metrics as ``final/<key>``.
+    Each session first marks every step as purged (``purge_step=1``) and then logs the whole
+    history again, so readers see each epoch once, however often the run was killed and resumed."""
+
+    name = "tensorboard"
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.writer = None
+
+    def start(self, history: list[dict]) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(self.directory), purge_step=1)
+        for row in history:
+            self.log_epoch(row)
+
+    def log_epoch(self, row: dict) -> None:
+        for key, value in metrics_of(row).items():
+            self.writer.add_scalar(key, value, global_step=int(row["epoch"]))
+        self.writer.flush()
+
+    def finish(self, result: dict) -> None:
+        step = int(result.get("epochs_run") or 0)
+        for key in FINAL_METRICS:
+            if isinstance(result.get(key), int | float):
+                self.writer.add_scalar(f"final/{key}", float(result[key]), global_step=step)
+        self.writer.add_text("status", str(result.get("status")), global_step=step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class MlflowTracker(Tracker):
+    """One MLflow run per latentexp run, found again on resume by the id kept in the checkpoint
+    (or, if the run was killed before its first checkpoint, by its unfinished run with this hash).
+    After the opening, every call to the store runs in a background thread, in order."""
+
+    name = "mlflow"
+
+    def __init__(self, tracking_uri: str, experiment: str, run_name: str, run_hash: str, params: dict):
+        self.tracking_uri, self.experiment, self.params = tracking_uri, experiment, params
+        self.run_name, self.run_hash = run_name, run_hash
+        self.run_id: str | None = None
+        self.logged_epochs = 0
+        self.client = None
+        self.jobs: queue.Queue = queue.Queue()
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="latentexp-mlflow", daemon=True)
+
+    # The thread: one job after another; the first failure switches the tracker off.
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if self.failed is None:
+                try:
+                    job()
+                except Exception as e:  # an unreachable or broken store: say so once, go on without it
+                    self.failed = e
+                    log.warning("mlflow: %s; the run goes on without MLflow", _short(e))
+            self.jobs.task_done()
+        self.jobs.task_done()
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        if self.failed is None and self.thread.is_alive():
+            self.jobs.put(job)
+
+    def start(self, history: list[dict]) -> None:
+        # The run is opened before training starts (its id goes into the first checkpoint, and a
+        # new store is whole before the first epoch can be killed); a store that cannot be reached
+        # costs one attempt of at most MLFLOW_HTTP_REQUEST_TIMEOUT seconds, not MLflow's minutes
+        # of retries. Everything after the opening runs in the background.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        self._open(history)
+        self.thread.start()
+
+    def _open(self, history: list[dict]) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        if self.run_id is not None and not self._exists(self.run_id):
+            log.warning("mlflow: run %s of the checkpoint is not in %s; starting a new MLflow run",
+                        self.run_id, self.tracking_uri)
+            self.run_id = None
+        if self.run_id is None:
+            self.run_id = self._unfinished_run()
+        if self.run_id is None:
+            experiment_id = self._experiment_id()
+            run = self.client.create_run(experiment_id, run_name=self.run_name,
+                                         tags={"latentexp.run_name": self.run_name,
+                                               "latentexp.hash": self.run_hash})
+            self.run_id = run.info.run_id
+            from mlflow.entities import Param
+
+            params = [Param(k, v) for k, v in self.params.items()]  # immutable: logged once, at creation
+            for first in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+                self.client.log_batch(self.run_id, params=params[first:first + 100])
+        else:
+            self.client.update_run(self.run_id, status="RUNNING")
+        steps = [m.step for m in self.client.get_metric_history(self.run_id, "val_accuracy")]
+        self.logged_epochs = max(steps, default=0)
+        for row in history:
+            self._log_row(row)
+
+    def _exists(self, run_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException:
+            return False
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(self.experiment)
+        except Exception:  # another job of the sweep created it a moment ago
+            return self.client.get_experiment_by_name(self.experiment).experiment_id
+
+    def _unfinished_run(self) -> str | None:
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is None:
+            return None
+        runs = self.client.search_runs([found.experiment_id], max_results=1,
+                                       filter_string=f"tags.`latentexp.hash` = '{self.run_hash}' and "
+                                                     f"attributes.status != 'FINISHED'")
+        return runs[0].info.run_id if runs else None
+
+    def _log_row(self, row: dict) -> None:
+        """Log an epoch unless this MLflow run has it already (a resumed run logs each epoch once)."""
+        epoch = int(row["epoch"])
+        if epoch <= self.logged_epochs:
+            return
+        from mlflow.entities import Metric
+
+        stamp = _millis()
+        metrics = [Metric(k, v, stamp, epoch) for k, v in metrics_of(row).items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+        self.logged_epochs = epoch
+
+    def log_epoch(self, row: dict) -> None:
+        self._submit(lambda: self._log_row(dict(row)))
+
+    def finish(self, result: dict) -> None:
+        def close_run() -> None:
+            from mlflow.entities import Metric
+
+            step, stamp = int(result.get("epochs_run") or 0), _millis()
+            metrics = [Metric(k, float(result[k]), stamp, step) for k in FINAL_METRICS
+                       if isinstance(result.get(k), int | float)]
+            self.client.log_batch(self.run_id, metrics=metrics)
+            if result.get("status") != "finished":
+                self.client.set_tag(self.run_id, "latentexp.reason", str(result.get("reason", ""))[:5000])
+            finished = result.get("status") == "finished"
+            self.client.set_terminated(self.run_id, "FINISHED" if finished else "FAILED")
+
+        self._submit(close_run)
+
+    def close(self) -> None:
+        if not self.thread.is_alive():
+            return
+        self.jobs.put(None)
+        self.thread.join(FLUSH_SECONDS)
+        if self.thread.is_alive():
+            log.warning("mlflow: the store took more than %.0f s; the last metrics may be missing",
+                        FLUSH_SECONDS)
+
+    def state_dict(self) -> dict:
+        return {"run_id": self.run_id} if self.run_id else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.run_id = state.get("run_id") or self.run_id
+
+
+class Trackers:
+    """The run's trackers, each guarded: the first exception of one warns and switches it off."""
+
+    def __init__(self, trackers: list[Tracker] | None = None):
+        self.trackers = list(trackers or [])
+
+    def _each(self, method: str, *args: Any) -> None:
+        for tracker in list(self.trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as e:
+                log.warning("%s: %s; the run goes on without it", tracker.name, _short(e))
+                self.trackers.remove(tracker)
+                with contextlib.suppress(Exception):
+                    tracker.close()
+
+    def start(self, history: list[dict]) -> None:
+        self._each("start", history)
+
+    def log_epoch(self, row: dict) -> None:
+        self._each("log_epoch", row)
+
+    def finish(self, result: dict) -> None:
+        self._each("finish", result)
+        self._each("close")
+
+    def close(self) -> None:
+        self._each("close")
+
+    def state_dict(self) -> dict:
+        return {t.name: t.state_dict() for t in self.trackers if t.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for tracker in self.trackers:
+            tracker.load_state_dict(state.get(tracker.name, {}))
+
+
+def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_name: str, run_hash: str,
+                   experiment: str | None) -> Trackers:
+    """The trackers ``logger`` names. ``experiment`` names the MLflow experiment when the config
+    does not (the preset's name, else the output root's folder)."""
+    check_trackers(logger_config)
+    trackers: list[Tracker] = []
+    logger_config = logger_config or {}
+    if "tensorboard" in logger_config:
+        trackers.append(TensorBoardTracker(run_dir / (logger_config["tensorboard"] or {}).get("subdir",
+                                                                                             "tensorboard")))
+    if "mlflow" in logger_config:
+        settings = logger_config["mlflow"] or {}
+        root = Path(config["output_root"]).resolve()
+        uri = settings.get("tracking_uri") or f"sqlite:///{root / 'mlflow.db'}"
+        name = settings.get("experiment_name") or experiment or root.name
+        trackers.append(MlflowTracker(uri, name, run_name, run_hash, flat_params(config)))
+    return Trackers(trackers)
+
+
+def flat_params(config: dict, prefix: str = "") -> dict[str, str]:
+    """The resolved config as MLflow params: dotted keys, values as text."""
+    params: dict[str, str] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            params.update(flat_params(value, f"{dotted}."))
+        else:
+            params[dotted] = str(value)[:6000]  # MLflow's limit on a param value
+    return params
+
+
+def _millis() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:300] if text else ''}"
