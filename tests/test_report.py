@@ -216,3 +216,10 @@ def test_runs_written_before_the_run_spec_are_left_out_with_a_warning(tmp_path, 
     assert "1 run(s)" in caplog.text and "before latentexp 0.2" in caplog.text
     states = {row["run"]: row["state"] for row in run_states([tmp_path])}
     assert states[old.name] == OLD_FORMAT and list(states.values()).count("finished") == 1
+
+
+def test_every_shipped_loss_has_a_table_name():
+    from latentexp.losses import loss_names
+    from latentexp.report.tables import DISPLAY_NAMES
+
+    assert set(loss_names()) <= set(DISPLAY_NAMES)  # a user's own loss keeps its config name

@@ -18,7 +18,7 @@ from latentexp.report.stats import paired
 DISPLAY_NAMES = {
     "ce": "Baseline", "magnet": "Magnet", "latent_boost": "Latent Boost", "contrastive": "Contrastive",
     "triplet": "Triplet", "npair": "N-pair", "center": "Center", "corel_gaussian": "COREL (Gaussian)",
-    "corel_cosine": "COREL (cosine)", "lace": "LACE", "lmdl": "LMDL", "arcface": "ArcFace",
+    "corel_cosine": "COREL (cosine)", "lace": "LACE", "lmdl": "LMDL", "amc": "AMC", "arcface": "ArcFace",
     "cosface": "CosFace", "sphereface": "SphereFace",
 }
 LOSS_ORDER = {name: i for i, name in enumerate(DISPLAY_NAMES)}
