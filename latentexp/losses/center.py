@@ -39,10 +39,10 @@ class CenterLoss(AuxiliaryLoss):
 
     @torch.no_grad()
     def initialise_new_centers(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
+        # torch.where over every class, not `if new.any()` and a boolean mask: no host sync per batch
         new = (counts > 0) & ~self.seen
-        if new.any():
-            self.centers[new] = (sums / counts.clamp_min(1)[:, None])[new]
-            self.seen |= counts > 0
+        self.centers.copy_(torch.where(new[:, None], sums / counts.clamp_min(1)[:, None], self.centers))
+        self.seen |= counts > 0
 
     @torch.no_grad()
     def update_centers(self, counts: torch.Tensor, sums: torch.Tensor) -> None:

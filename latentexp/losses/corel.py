@@ -58,6 +58,6 @@ class CorelCosineLoss(_CorelLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cos = self.logits(embeddings)
         own = F.one_hot(labels, cos.shape[1]).bool()
-        attract = cos[own]
+        attract = cos.gather(1, labels[:, None]).squeeze(1)  # not cos[own]: no host sync
         repulse = (cos * cos).masked_fill(own, MASKED).max(dim=1).values
         return (-self.lam * attract + (1.0 - self.lam) * repulse).mean()
