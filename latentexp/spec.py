@@ -208,6 +208,18 @@ def _float_parameters(target: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as ``{"dotted.key": value}`` (an empty mapping contributes nothing)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
 def _without(data: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, Any]:
     data = copy.deepcopy(data)
     for dotted in dotted_keys:

@@ -13,11 +13,13 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from latentexp.errors import ConfigError
+from latentexp.spec import flatten
 
 log = logging.getLogger("latentexp")
 
@@ -156,10 +158,11 @@ class MlflowTracker(Tracker):
             log.warning("mlflow: run %s of the checkpoint is not in %s; starting a new MLflow run",
                         self.run_id, self.tracking_uri)
             self.run_id = None
+        experiment = self.client.get_experiment_by_name(self.experiment)
+        if self.run_id is None and experiment is not None:
+            self.run_id = self._unfinished_run(experiment.experiment_id)
         if self.run_id is None:
-            self.run_id = self._unfinished_run()
-        if self.run_id is None:
-            experiment_id = self._experiment_id()
+            experiment_id = experiment.experiment_id if experiment is not None else self._new_experiment()
             run = self.client.create_run(experiment_id, run_name=self.run_name,
                                          tags={"latentexp.run_name": self.run_name,
                                                "latentexp.hash": self.run_hash})
@@ -184,20 +187,14 @@ class MlflowTracker(Tracker):
         except MlflowException:
             return False
 
-    def _experiment_id(self) -> str:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
+    def _new_experiment(self) -> str:
         try:
             return self.client.create_experiment(self.experiment)
         except Exception:  # another job of the sweep created it a moment ago
             return self.client.get_experiment_by_name(self.experiment).experiment_id
 
-    def _unfinished_run(self) -> str | None:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is None:
-            return None
-        runs = self.client.search_runs([found.experiment_id], max_results=1,
+    def _unfinished_run(self, experiment_id: str) -> str | None:
+        runs = self.client.search_runs([experiment_id], max_results=1,
                                        filter_string=f"tags.`latentexp.hash` = '{self.run_hash}' and "
                                                      f"attributes.status != 'FINISHED'")
         return runs[0].info.run_id if runs else None
@@ -225,9 +222,9 @@ class MlflowTracker(Tracker):
             metrics = [Metric(k, float(result[k]), stamp, step) for k in FINAL_METRICS
                        if isinstance(result.get(k), int | float)]
             self.client.log_batch(self.run_id, metrics=metrics)
-            if result.get("status") != "finished":
-                self.client.set_tag(self.run_id, "latentexp.reason", str(result.get("reason", ""))[:5000])
             finished = result.get("status") == "finished"
+            if not finished:
+                self.client.set_tag(self.run_id, "latentexp.reason", str(result.get("reason", ""))[:5000])
             self.client.set_terminated(self.run_id, "FINISHED" if finished else "FAILED")
 
         self._submit(close_run)
@@ -271,8 +268,7 @@ class Trackers:
         self._each("log_epoch", row)
 
     def finish(self, result: dict) -> None:
-        self._each("finish", result)
-        self._each("close")
+        self._each("finish", result)  # the run's own `finally` then closes (and flushes) them
 
     def close(self) -> None:
         self._each("close")
@@ -287,9 +283,9 @@ class Trackers:
 
 def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_name: str, run_hash: str,
                    experiment: str | None) -> Trackers:
-    """The trackers ``logger`` names. ``experiment`` names the MLflow experiment when the config
-    does not (the preset's name, else the output root's folder)."""
-    check_trackers(logger_config)
+    """The trackers ``logger`` names (checked by ``check_trackers`` when the config was validated).
+    ``experiment`` names the MLflow experiment when the config does not (the preset's name, else
+    the output root's folder)."""
     trackers: list[Tracker] = []
     logger_config = logger_config or {}
     if "tensorboard" in logger_config:
@@ -300,25 +296,13 @@ def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_
         root = Path(config["output_root"]).resolve()
         uri = settings.get("tracking_uri") or f"sqlite:///{root / 'mlflow.db'}"
         name = settings.get("experiment_name") or experiment or root.name
-        trackers.append(MlflowTracker(uri, name, run_name, run_hash, flat_params(config)))
+        # the resolved config as params: dotted keys, values as text (at most MLflow's 6000 characters)
+        params = {key: str(value)[:6000] for key, value in flatten(config).items()}
+        trackers.append(MlflowTracker(uri, name, run_name, run_hash, params))
     return Trackers(trackers)
 
 
-def flat_params(config: dict, prefix: str = "") -> dict[str, str]:
-    """The resolved config as MLflow params: dotted keys, values as text."""
-    params: dict[str, str] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            params.update(flat_params(value, f"{dotted}."))
-        else:
-            params[dotted] = str(value)[:6000]  # MLflow's limit on a param value
-    return params
-
-
 def _millis() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from latentexp.errors import DataError
 from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.rundir import RunDir, find_run_dirs
-from latentexp.spec import RunSpec
+from latentexp.spec import RunSpec, flatten
 
 log = logging.getLogger("latentexp")
 
@@ -45,7 +45,7 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
                            "identity": spec.hash,
                            "status": result.get("status", "finished") if result else "started",
                            "max_epochs": spec.config["trainer"]["max_epochs"]}
-    row["settings"] = _flatten(spec.identity)
+    row["settings"] = flatten(spec.identity)
     row["loss_changes"] = _changes_from_defaults(spec)
     # Its own λ key is a row (COREL's loss.lam), never a label.
     row["row_keys"] = (*ROW_KEYS, *([spec.lambda_key] if spec.lambda_key else []))
@@ -96,7 +96,7 @@ def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
     lam = "0" if loss == "ce" else "0.5"
     spec = RunSpec.from_config(compose([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"]))
     keys = (*ROW_KEYS, *([spec.lambda_key] if spec.lambda_key else []))
-    return {k: v for k, v in _flatten(spec.identity).items() if k not in keys}
+    return {k: v for k, v in flatten(spec.identity).items() if k not in keys}
 
 
 def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
@@ -164,13 +164,3 @@ def _short(value: Any) -> str:
         return str(value).lower()  # as YAML and the command line write it
     return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
-
-def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
