@@ -13,6 +13,8 @@ interleaved and the median is kept, so the ratios of one run share the machine's
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import statistics
 import time
@@ -29,7 +31,7 @@ from latentexp.losses import loss_names
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
 from latentexp.models import build_model
-from latentexp.runtime import configure_backends, device_name, resolve_device, versions
+from latentexp.runtime import autocast_dtype, configure_backends, device_name, resolve_device, versions
 from latentexp.spec import RunSpec
 from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer
@@ -86,7 +88,7 @@ def synthetic_data(
         std,
         setup.classes,
         "synthetic",
-        channels_last=device.type == "cuda",
+        channels_last=True,  # trainer.channels_last's default
     )
 
 
@@ -98,12 +100,18 @@ def make_trainer(
     batch_size: int,
     compile_model: bool = False,
     diagnostics: bool = True,
+    fp32: bool = False,
 ) -> Trainer:
+    """Our trainer at its defaults, or (``fp32``) with ``trainer.amp=false
+    trainer.channels_last=false``: float32 in the NCHW layout, the comparison for the defaults."""
     cfg = compose([f"model={model_name}", f"loss={loss_name}", f"lambda={LAMBDA}", "seed=0",
                    "trainer.max_epochs=1000000", f"trainer.batch_size={batch_size}",
                    "trainer.early_stopping_patience=null", "trainer.progress=false",
                    f"trainer.compile={str(compile_model).lower()}"]
-                  + ([] if diagnostics else ["trainer.gradient_diagnostics_every=0"]))
+                  + ([] if diagnostics else ["trainer.gradient_diagnostics_every=0"])
+                  + (["trainer.amp=false", "trainer.channels_last=false"] if fp32 else []))
+    if fp32:
+        data = dataclasses.replace(data, channels_last=False)  # the same tensors, batches left NCHW
     return build_trainer(RunSpec.from_config(cfg), data, device)
 
 
@@ -133,9 +141,10 @@ def minimal_loop(
     model = build_model(model_name, data.in_channels, data.image_size, data.num_classes).to(device)
     x_all = data.normalize(data.train_x)  # float, on the device, once
     y_all = data.train_y
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)  # as x_all is, like the trainer's defaults
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")
+    dtype = autocast_dtype(device, amp=True)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     generator = torch.Generator(device=device).manual_seed(0)
     forward = torch.compile(model) if compile_model else model
 
@@ -144,7 +153,7 @@ def minimal_loop(
         perm = torch.randperm(len(y_all), generator=generator, device=device)
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast():
                 logits = forward(x_all[idx]).logits
             loss = F.cross_entropy(logits.float(), y_all[idx])
             optimizer.zero_grad(set_to_none=True)
@@ -163,6 +172,7 @@ def bench(
     repeats: int,
     test_samples: int,
     compile_model: bool = False,
+    vs_fp32: bool = False,
 ) -> dict:
     results, evaluation, pca = [], [], []
     for model_name in models:
@@ -180,9 +190,15 @@ def bench(
             for loss, trainer in trainers.items()
             if trainer.probe.every > 0
         }
+        # The same losses in float32 and NCHW: what trainer.amp and trainer.channels_last buy.
+        in_fp32 = {
+            f"{loss} (fp32)": make_trainer(model_name, loss, data, device, batch_size, compile_model,
+                                           fp32=True)
+            for loss in trainers
+        } if vs_fp32 else {}
         minimal = minimal_loop(model_name, data, device, batch_size, compile_model)
         runners = {
-            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe}.items()},
+            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe, **in_fp32}.items()},
             "minimal": minimal,
         }
         for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
@@ -203,6 +219,7 @@ def bench(
                     "model": model_name,
                     "loss": loss,
                     "device": device_name(device),
+                    "precision": trainers[loss].precision,
                     "batch_size": batch_size,
                     "steps": steps,
                     "repeats": repeats,
@@ -210,6 +227,10 @@ def bench(
                     "minimal_samples_per_s": samples / median["minimal"],
                     "trainer_vs_minimal": median["minimal"] / median[loss],
                     "step_vs_ce": median[loss] / median["ce"],
+                    # null unless --vs-fp32: the fp32 NCHW epoch over the default one (2 = twice as fast)
+                    "speedup_vs_fp32": (
+                        median[fp32] / median[loss] if (fp32 := f"{loss} (fp32)") in median else None
+                    ),
                     # null for a head loss, which has no two terms to probe
                     "diagnostics_vs_off": (
                         median[loss] / median[off] if (off := f"{loss} (no diagnostics)") in median else None
@@ -313,18 +334,19 @@ def _pca_timing(
 
 
 def format_table(report: dict) -> str:
+    precision = report["results"][0]["precision"] if report["results"] else "?"
     lines = [
-        f"device: {report['device']}",
+        f"device: {report['device']}, the model in {precision}",
         "",
         f"{'model':10s} {'loss':14s} {'trainer/s':>11s} {'minimal/s':>11s} {'trainer/min':>12s} "
-        f"{'step/ce':>8s} {'diag/off':>9s} {'probe %':>8s} {'epoch s':>8s}",
+        f"{'step/ce':>8s} {'diag/off':>9s} {'probe %':>8s} {'epoch s':>8s} {'vs fp32':>8s}",
     ]
     for r in report["results"]:
         lines.append(
             f"{r['model']:10s} {r['loss']:14s} {r['trainer_samples_per_s']:11.0f} "
             f"{r['minimal_samples_per_s']:11.0f} {r['trainer_vs_minimal']:12.3f} {r['step_vs_ce']:8.3f} "
             f"{_ratio(r['diagnostics_vs_off']):>9s} {_percent(r['diagnostics_overhead']):>8s} "
-            f"{r['epoch_seconds_estimate']:8.1f}"
+            f"{r['epoch_seconds_estimate']:8.1f} {_ratio(r['speedup_vs_fp32']):>8s}"
         )
     lines += ["", "evaluation of the test set (predict with latents, then silhouette):"]
     lines += [
@@ -350,7 +372,8 @@ def format_table(report: dict) -> str:
         "loss's epoch time over cross-entropy's; diag/off: the epoch with the gradient diagnostics on "
         "(the default) over the same epoch with them off (- for a head loss); probe %: one probe's time over "
         "the steps between two probes (the same cost, measured on its own); epoch s: a full training "
-        "epoch of the paper's setup, extrapolated.",
+        "epoch of the paper's setup, extrapolated; vs fp32 (--vs-fp32): the same epoch with "
+        "trainer.amp=false trainer.channels_last=false over the default one.",
     ]
     return "\n".join(lines)
 
@@ -397,6 +420,10 @@ def main(argv: list[str] | None = None) -> None:
         "--test-samples", type=int, default=None, help="test-set size for the evaluation timing"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (trainer.compile)")
+    parser.add_argument(
+        "--vs-fp32", action="store_true",
+        help="also time each loss in float32 and NCHW (trainer.amp=false trainer.channels_last=false)",
+    )
     parser.add_argument("--quick", action="store_true", help="a few steps only: checks that everything runs")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = parser.parse_args(argv)
@@ -408,5 +435,6 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.steps or (3 if args.quick else 50 if device.type == "cpu" else 200)
     repeats = args.repeats or (1 if args.quick else 5)
     test_samples = args.test_samples or (256 if args.quick else 10000)
-    report = bench(models, losses, device, steps, args.batch_size, repeats, test_samples, args.compile)
+    report = bench(models, losses, device, steps, args.batch_size, repeats, test_samples, args.compile,
+                   args.vs_fp32)
     print(json.dumps(report, indent=2) if args.json else format_table(report))

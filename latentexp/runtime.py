@@ -77,6 +77,32 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bf16 in hardware: a CUDA GPU that does (Ampere and later), or a
+    CPU with AVX512-BF16 or AMX. Elsewhere bf16 autocast is emulated and slower than float32
+    (docs/decisions.md, "bf16 and channels_last on the CPU")."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU probes
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The model's autocast dtype under ``trainer.amp``: bf16 where the device computes it
+    natively, else None (the model runs in float32). Losses always compute in float32."""
+    return torch.bfloat16 if amp and native_bf16(device) else None
+
+
+def precision_name(device: torch.device, dtype: torch.dtype | None) -> str:
+    """What result.json and checkpoints record: bf16 (autocast), tf32 (float32 storage with TF32
+    matmuls and convolutions, as configure_backends sets on CUDA) or fp32."""
+    if dtype is not None:
+        return "bf16"
+    return "tf32" if device.type == "cuda" else "fp32"
+
+
 def configure_backends(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

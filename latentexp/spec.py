@@ -32,7 +32,7 @@ from latentexp.rundir import RunDir
 
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
 # so that a new version never reuses, resumes or averages in a run of an older one.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 BASELINE_LOSS = "ce"
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from latentexp.config_tree import compose  # noqa: E402
 from latentexp.spec import register_resolvers  # noqa: E402
 
 register_resolvers()
+
+if os.environ.get("LATENTEXP_TEST_NO_BF16"):  # the in-process suite as a CPU without native bf16 runs it
+    import torch  # noqa: E402
+
+    torch.cpu._is_avx512_bf16_supported = torch.cpu._is_amx_tile_supported = lambda: False
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +65,15 @@ def compose_cfg(tmp_path, data_root):
 def cli_env(data_root) -> dict:
     """Environment for `latentexp` subprocesses: test data, no GPU."""
     return cli_environment(data_root)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``cuda``-marked tests need a CUDA GPU: skipped, with the reason, where there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); on a GPU machine: pytest -m cuda")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)

@@ -64,6 +64,12 @@ def class_means(x: torch.Tensor, labels: torch.Tensor):
     return classes, index, counts, onehot, (onehot.T @ x) / counts[:, None].to(x.dtype)
 
 
+def class_onehot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, num_classes) membership, by a scatter: F.one_hot checks the label range on the host."""
+    onehot = torch.zeros(len(labels), num_classes, dtype=dtype, device=labels.device)
+    return onehot.scatter_(1, labels[:, None], 1.0)
+
+
 def batch_clusters(x: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> BatchClusters:
     """Cluster statistics of the classes in the batch; with ``num_classes``, without a host sync."""
     if num_classes is None:
@@ -72,8 +78,7 @@ def batch_clusters(x: torch.Tensor, labels: torch.Tensor, num_classes: int | Non
         excluded = onehot.bool()  # the sample's own class
     else:
         own_index = labels
-        onehot = torch.zeros(len(labels), num_classes, dtype=x.dtype, device=x.device)
-        onehot.scatter_(1, labels[:, None], 1.0)
+        onehot = class_onehot(labels, num_classes, x.dtype)
         counts = onehot.sum(0)
         present = counts > 0
         means = (onehot.T @ x) / counts.clamp_min(1)[:, None]

@@ -18,11 +18,10 @@ everywhere.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from latentexp.losses.base import AuxiliaryLoss, at_least_float32
-from latentexp.losses.clusters import MASKED, class_means
+from latentexp.losses.clusters import MASKED, class_onehot
 
 MOMENTUM_MODES = ("partial", "none", "both")
 _TINY = 1.0e-12  # inside square roots, so that gradients at zero distance stay finite
@@ -50,34 +49,47 @@ class LargeMarginDiscriminativeLoss(AuxiliaryLoss):
         self.register_buffer("centroids", torch.zeros(num_classes, embedding_size))
         self.register_buffer("seen", torch.zeros(num_classes, dtype=torch.bool))
 
-    def momentum_centroids(self, classes: torch.Tensor, batch_centroids: torch.Tensor) -> torch.Tensor:
-        previous = self.centroids[classes].to(batch_centroids.dtype)
+    def momentum_centroids(self, present: torch.Tensor, batch_centroids: torch.Tensor) -> torch.Tensor:
+        """M_c for every class: blended where the class was seen before, m_c where it is new; the
+        buffer moves only for the classes in the batch."""
+        previous = self.centroids.to(batch_centroids.dtype)
         g = self.centroid_momentum
-        blended = torch.where(self.seen[classes][:, None], g * previous + (1.0 - g) * batch_centroids,
-                              batch_centroids)
+        seen = self.seen[:, None].clone()  # autograd keeps the mask; the buffer changes below
+        blended = torch.where(seen, g * previous + (1.0 - g) * batch_centroids, batch_centroids)
         if self.training:
-            self.centroids[classes] = blended.detach().to(self.centroids.dtype)
-            self.seen[classes] = True
+            kept = torch.where(present[:, None], blended.detach().to(self.centroids.dtype), self.centroids)
+            self.centroids.copy_(kept)
+            self.seen.logical_or_(present)
         return blended
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # One row per class of the dataset, the absent ones masked out of every mean: no shape
+        # depends on the batch's labels, so no step waits for the device (torch.unique would).
         h = at_least_float32(embeddings)
         weight = self.classifier.weight.to(h.dtype)
         bias = self.classifier.bias
         bias = torch.zeros(len(weight), device=h.device, dtype=h.dtype) if bias is None else bias.to(h.dtype)
-        classes, index, counts, onehot, batch_centroids = class_means(h, labels)
-        moment = self.momentum_centroids(classes, batch_centroids) if self.momentum != "none" else None
+        onehot = class_onehot(labels, len(self.centroids), h.dtype)  # (N, C)
+        counts = onehot.sum(0)
+        present = counts > 0
+        batch_centroids = (onehot.T @ h) / counts.clamp_min(1)[:, None]
+        moment = self.momentum_centroids(present, batch_centroids) if self.momentum != "none" else None
         compact_centroids = batch_centroids if moment is None else moment
         margin_centroids = moment if self.momentum == "both" else batch_centroids
 
-        spread = (safe_norm(h - compact_centroids[index]) - self.delta_v).relu().pow(2)  # (N,)
-        compact = ((onehot.T @ spread) / counts.to(h.dtype)).mean()
+        spread = (safe_norm(h - compact_centroids[labels]) - self.delta_v).relu().pow(2)  # (N,)
+        compact = present_mean((onehot.T @ spread) / counts.clamp_min(1), present)
 
-        z = margin_centroids @ weight.T + bias  # (K, C): scores of each centroid
-        z_own = z.gather(1, classes[:, None])  # (K, 1)
-        w_gap = safe_norm(weight[classes][:, None, :] - weight[None, :, :])  # (K, C) ‖w_c − w_j‖
-        signed = ((z - z_own) / w_gap).masked_fill(F.one_hot(classes, len(weight)).bool(), MASKED)
-        margin = (self.delta_d + signed.max(dim=1).values).relu().mean()
+        z = margin_centroids @ weight.T + bias  # (C, C): scores of each centroid
+        w_gap = safe_norm(weight[:, None, :] - weight[None, :, :])  # (C, C) ‖w_c − w_j‖
+        own = torch.eye(len(weight), dtype=torch.bool, device=h.device)
+        signed = ((z - z.diagonal()[:, None]) / w_gap).masked_fill(own, MASKED)
+        margin = present_mean((self.delta_d + signed.max(dim=1).values).relu(), present)
 
-        reg = safe_norm(compact_centroids).mean()
+        reg = present_mean(safe_norm(compact_centroids), present)
         return self.alpha * compact + self.beta * margin + self.gamma_reg * reg
+
+
+def present_mean(per_class: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """The mean over the classes in the batch (where, not a product: an absent row adds nothing)."""
+    return torch.where(present, per_class, torch.zeros_like(per_class)).sum() / present.sum()

@@ -57,6 +57,10 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
         # cell mixes code versions (a fix that forgot to bump the format would hide here).
         row["codes"] = " | ".join(sorted(set(finished["code"].dropna()))) if "code" in finished else ""
         row["mixed_code"] = "code" in finished and finished["code"].dropna().nunique() > 1
+        # bf16 and float32 seeds are two computations: a mean over both is marked, never hidden.
+        precisions = finished["precision"].dropna() if "precision" in finished else pd.Series(dtype=str)
+        row["precisions"] = " | ".join(sorted(set(precisions)))
+        row["mixed_precision"] = precisions.nunique() > 1
         if "gmm_covariance" in finished:
             row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]

@@ -55,6 +55,7 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     versions = (result or {}).get("versions") or {}
     code = [versions.get("latentexp"), versions.get("latentexp_revision")]
     row["code"] = " ".join(filter(None, code)) or None
+    row["precision"] = (result or {}).get("precision")  # bf16, tf32 or fp32; absent before format 3
     if row["status"] == "finished" and files.analysis.exists():
         analysis = json.loads(files.analysis.read_text())
         for part in CLUSTER_PARTS:

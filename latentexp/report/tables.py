@@ -24,6 +24,13 @@ DISPLAY_NAMES = {
 LOSS_ORDER = {name: i for i, name in enumerate(DISPLAY_NAMES)}
 INCOMPLETE = "‡"
 MIXED_CODE = "†"
+MIXED_PRECISION = "§"
+MIXED_CODE_NOTE = (f"{MIXED_CODE}: the seeds of this cell ran on more than one latentexp version or source "
+                   "revision (the same run format, so the same computation by design; check the changes "
+                   "between them)")
+MIXED_PRECISION_NOTE = (f"{MIXED_PRECISION}: the seeds of this cell trained in more than one precision "
+                        "(trainer.amp gives bf16 only where the device computes it natively), so its mean "
+                        "mixes two computations; rerun them on one kind of device, or with trainer.amp=false")
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
 INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "
                    f"unfinished runs, see Seeds, or a metric that is NaN or absent in a finished run).")
@@ -55,19 +62,22 @@ def seeds_text(cell) -> str:
     extra = [f"{cell[k]} {word}" for k, word in (("n_failed", "failed"), ("n_started", "unfinished"))
              if cell[k]]
     text = f"{text} ({', '.join(extra)})" if extra else text
-    return text + MIXED_CODE if cell.get("mixed_code") else text
+    text = text + MIXED_CODE if cell.get("mixed_code") else text
+    return text + MIXED_PRECISION if cell.get("mixed_precision") else text
 
 
 def code_notes(cells: pd.DataFrame) -> list[str]:
-    """A note naming the code versions of the cells whose runs come from more than one."""
-    mixed = cells[cells["mixed_code"]] if "mixed_code" in cells else cells.iloc[0:0]
-    if mixed.empty:
-        return []
-    versions = "; ".join(f"{loss_name(c)} λ={lambda_text(c['lambda'])}: {c['codes']}"
-                         for _, c in mixed.iterrows())
-    return [f"{MIXED_CODE}: the seeds of this cell ran on more than one latentexp version or source revision "
-            f"(the same run format, so the same computation by design; check the changes between them): "
-            f"{versions}."]
+    """Notes naming the code versions, and the precisions, of the cells whose seeds ran on more
+    than one."""
+    notes = []
+    for flag, listed, note in (("mixed_code", "codes", MIXED_CODE_NOTE),
+                               ("mixed_precision", "precisions", MIXED_PRECISION_NOTE)):
+        mixed = cells[cells[flag].astype(bool)] if flag in cells else cells.iloc[0:0]
+        if not mixed.empty:
+            which = "; ".join(f"{loss_name(c)} λ={lambda_text(c['lambda'])}: {c[listed]}"
+                              for _, c in mixed.iterrows())
+            notes.append(f"{note}: {which}.")
+    return notes
 
 
 def loss_name(cell) -> str:

@@ -37,7 +37,7 @@ def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
     seed_everything(spec.seed)  # the model's and the loss's initial weights
     model = build_model_from_config(config["model"], data.in_channels, data.image_size, data.num_classes)
     model = model.to(device)
-    if settings.channels_last and device.type == "cuda":
+    if settings.channels_last:  # faster convolutions on CUDA and CPU alike (docs/decisions.md)
         model = model.to(memory_format=torch.channels_last)
     feature = target_class(config["loss"]).feature
     loss = build_loss_from_config(config["loss"], num_classes=data.num_classes,

@@ -47,8 +47,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     config = spec.config
     device = resolve_device(config["device"])
     configure_backends(device)
-    channels_last = bool(config["trainer"]["channels_last"]) and device.type == "cuda"
-    data = load_device_data(config["dataset"], spec.seed, device, channels_last)
+    data = load_device_data(config["dataset"], spec.seed, device, bool(config["trainer"]["channels_last"]))
     trainer = build_trainer(spec, data, device, files)
 
     lock = files.lock()  # creates the run directory
@@ -85,11 +84,11 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
 
 def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.device) -> dict:
     files, config = spec.files, spec.config
-    log.info("run %s: %s on %s, %d train / %d val / %d test samples from %s",
-             spec.name, spec.model, device, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
+    log.info("run %s: %s on %s in %s, %d train / %d val / %d test samples from %s", spec.name, spec.model,
+             device, trainer.precision, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
 
-    base = {"spec": spec.to_json(), "device": device_name(device), "versions": versions(),
-            "data_source": data.source}
+    base = {"spec": spec.to_json(), "device": device_name(device), "precision": trainer.precision,
+            "versions": versions(), "data_source": data.source}
     started = time.perf_counter()
     try:
         with _out_of_memory_as_advice(config, "training"):

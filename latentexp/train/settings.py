@@ -14,8 +14,8 @@ class TrainerSettings:
     sampler: str  # random | m_per_class
     m_per_class: int
     eval_batch_size: int
-    amp: bool  # bf16 autocast, CUDA only
-    channels_last: bool  # CUDA only
+    amp: bool  # bf16 autocast of the model where the device computes bf16 natively
+    channels_last: bool
     compile: bool
     progress: bool | str  # auto: bars when stderr is a terminal
     gradient_diagnostics_every: int  # probe every n-th batch (train/diagnostics.py); 0: off

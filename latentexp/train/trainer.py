@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.rundir import RunDir
+from latentexp.runtime import autocast_dtype, precision_name
 from latentexp.spec import eq11
 from latentexp.trackers import Trackers
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
@@ -58,7 +59,9 @@ class Trainer:
         self.identity, self.files = identity, files  # the checkpoint's owner, and where it is written
         self.lam = lam  # λ of Eq. 11 (auxiliary losses); a head loss is the whole objective
         self.head = isinstance(loss, HeadLoss)
-        self.amp = settings.amp and device.type == "cuda"
+        # bf16 autocast of the model where the device computes bf16 natively (runtime.native_bf16).
+        self.autocast_dtype = autocast_dtype(device, settings.amp)
+        self.precision = precision_name(device, self.autocast_dtype)
         # torch.compile'd forward (trainer.compile); the module itself keeps its plain state_dict keys.
         self.forward = torch.compile(model) if settings.compile else model
         self.stopper = EarlyStopping(settings.early_stopping_patience)
@@ -137,7 +140,9 @@ class Trainer:
         return self.loss.logits(self.features(out)) if self.head else out.logits
 
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def train_batches(self):
         """One epoch of training batches in the sampler's order, behind a progress bar."""
@@ -214,12 +219,15 @@ class Trainer:
                 "stopped_early": self.stopped_early, "model": self.model.state_dict(),
                 "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "early_stopping": self.stopper.state_dict(),
-                "best": self.best_state, "history": self.history, "rng": rng,
+                "best": self.best_state, "history": self.history, "rng": rng, "precision": self.precision,
                 "trackers": self.trackers.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
-            raise StaleCheckpoint("checkpoint belongs to another config or format")
+            raise StaleCheckpoint("written for another config or format")
+        if state.get("precision") != self.precision:  # e.g. a bf16 run resumed on a CPU without bf16
+            raise StaleCheckpoint(f"its epochs trained in {state.get('precision')}, and this device trains "
+                                  f"in {self.precision}; one run never mixes the two")
         self.model.load_state_dict(state["model"])
         self.loss.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -257,8 +265,8 @@ class Trainer:
         path = self.files.checkpoint
         try:
             self.load_state_dict(load_checkpoint(path))
-        except StaleCheckpoint:
-            log.warning("ignoring %s: written for another config", path)
+        except StaleCheckpoint as e:
+            log.warning("ignoring %s and training from the start: %s", path, e)
             return False
         except Exception as e:  # unreadable file: start over rather than fail the sweep
             log.warning("ignoring unreadable checkpoint %s (%s)", path, e)

@@ -1,0 +1,94 @@
+"""[6/6] item 3: the host synchronisations left in a training step, per loss. A dispatch-mode
+recorder (latentexp/host_syncs.py) finds them on the CPU; the ``cuda`` test confirms the
+sync-free losses with CUDA's own sync debug mode."""
+
+import pytest
+import torch
+from support.helpers import make_trainer, synthetic_data
+
+from latentexp.host_syncs import loss_step, loss_step_syncs, recording_host_syncs
+from latentexp.losses import loss_names
+
+# docs/decisions.md, "Host synchronisations in a training step".
+SYNC_FREE = ["amc", "ce", "center", "corel_cosine", "corel_gaussian", "lace", "lmdl", "magnet"]
+LEFT = {
+    "latent_boost": {"_linalg_eigh": 1},  # no eigh_ex: its error check reads a flag
+    # pytorch-metric-learning, used as it is: boolean masks and data-dependent pair indices
+    "arcface": {"index:bool": 1, "index_put:bool": 1},
+    "cosface": {"index:bool": 1, "index_put:bool": 1},
+    "sphereface": {"index:bool": 1, "index_put:bool": 1},
+    "contrastive": {"index:bool": 2, "index_put:bool": 1, "nonzero": 2},
+    "triplet": {"index:bool": 1, "index_put:bool": 1, "nonzero": 1},
+    "npair": {"nonzero": 2},
+}
+
+
+def test_every_loss_is_listed():
+    assert sorted(SYNC_FREE + list(LEFT)) == sorted(loss_names())
+
+
+@pytest.mark.parametrize("name", SYNC_FREE)
+def test_a_sync_free_loss_step_has_no_host_sync(name):
+    assert loss_step_syncs(name) == {}
+
+
+@pytest.mark.parametrize("name", sorted(LEFT))
+def test_the_syncs_left_are_the_documented_ones(name):
+    assert dict(loss_step_syncs(name)) == LEFT[name]
+
+
+def test_the_recorder_sees_each_kind_of_sync():
+    x = torch.randn(8, 8, requires_grad=True)
+    labels = torch.tensor([0, 1, 1, 2, 0, 2, 1, 0])
+    with recording_host_syncs() as counts:
+        float(x.detach().sum())  # .item()
+        torch.unique(labels)
+        x[labels > 0].sum().backward()  # boolean mask, forward and backward
+        torch.where(labels > 0)  # one-argument where: nonzero
+        torch.linalg.eigh(x @ x.T)
+        torch.nn.functional.one_hot(labels)  # no num_classes: reads the max back, on CUDA too
+    kinds = {"_local_scalar_dense", "_unique2", "index:bool", "index_put:bool", "nonzero", "_linalg_eigh"}
+    assert kinds <= set(counts)
+    assert counts["_local_scalar_dense"] >= 2  # the float() and one_hot's max
+
+
+def test_one_hot_with_num_classes_is_not_counted():
+    """On CUDA ``F.one_hot(labels, C)`` checks the range with a device assert, not on the host."""
+    with recording_host_syncs() as counts:
+        torch.nn.functional.one_hot(torch.tensor([0, 2]), 3)
+        torch.nn.functional.one_hot(torch.tensor([0, 2]), num_classes=3)
+    assert counts == {}
+
+
+@pytest.mark.parametrize("loss", ["ce", "magnet", "lmdl"])
+def test_the_trainer_adds_no_host_sync_per_batch(loss):
+    """A whole epoch (sampling, forward, loss, backward, the fused optimizer CUDA gets, the
+    gradient probe, validation) syncs as often with 12 batches as with 2: only once per epoch."""
+    counts = []
+    for n in (128, 768):  # 2 and 12 training batches of 32
+        trainer = make_trainer(synthetic_data(n=n), "+optimizer.fused=true", loss=loss, lam=0.5, max_epochs=1)
+        with recording_host_syncs() as recorded:
+            trainer.fit()
+        counts.append(recorded)
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", SYNC_FREE)
+def test_cuda_a_sync_free_loss_step_does_not_synchronise(name):
+    step = loss_step(name, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def test_the_command_prints_one_line_per_loss(capsys):
+    from latentexp.host_syncs import main
+
+    main(["--losses", "magnet,latent_boost"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["magnet", "0", "none"]
+    assert lines[1].split() == ["latent_boost", "1", "_linalg_eigh", "×1"]
