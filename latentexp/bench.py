@@ -422,7 +422,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the models (trainer.compile)")
     parser.add_argument(
         "--vs-fp32", action="store_true",
-        help="also time each loss in float32 and NCHW (trainer.amp=false trainer.channels_last=false)",
+        help="also time each loss in float32 and NCHW (trainer.amp=false trainer.channels_last=false; "
+        "TF32 math on recent GPUs)",
     )
     parser.add_argument("--quick", action="store_true", help="a few steps only: checks that everything runs")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")

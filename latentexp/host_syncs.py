@@ -4,7 +4,9 @@ device, found on any device (``python -m latentexp.host_syncs``; docs/decisions.
 A dispatch mode sees every aten operation of the step, the backward pass's included, and keeps
 those that synchronise on CUDA: reading a value on the host, shapes that depend on the data
 (nonzero, unique, masked_select, boolean indexing, one-argument ``where``), and error checks that
-read a flag back (``linalg.eigh``, ``cholesky`` without ``_ex``). On a GPU,
+read a flag back (``linalg.eigh``, ``linalg.svd``, ``cholesky`` without ``_ex``). Reads that
+bypass the dispatcher (``.tolist()``, ``.cpu()``, ``.numpy()``) are invisible here; the tests keep
+them out of the losses by reading the source. On a GPU,
 ``torch.cuda.set_sync_debug_mode("error")`` confirms what this finds.
 """
 
@@ -28,6 +30,7 @@ SYNCING = {
     "masked_select": "output shape depends on the data",
     "repeat_interleave": "output shape depends on the data (without output_size)",
     "_linalg_eigh": "checks its error flag on the host",
+    "_linalg_svd": "checks its error flag on the host",
     "linalg_cholesky": "checks its error flag on the host",
     "cholesky": "checks its error flag on the host",
     "_to_copy": "copies between devices (when it moves to or from the CPU)",

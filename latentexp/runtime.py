@@ -79,14 +79,26 @@ def seed_everything(seed: int) -> None:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bf16 in hardware: a CUDA GPU that does (Ampere and later), or a
-    CPU with AVX512-BF16 or AMX. Elsewhere bf16 autocast is emulated and slower than float32
-    (docs/decisions.md, "bf16 and channels_last on the CPU")."""
+    CPU with AVX512-BF16 or AMX whose kernels may use them. Elsewhere bf16 autocast is emulated and
+    slower than float32 (docs/decisions.md, "bf16 and channels_last on the CPU")."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type == "cpu":
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU probes
-        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+        has = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+        return has and not _cpu_kernels_capped_below_bf16()
     return False
+
+
+def _cpu_kernels_capped_below_bf16() -> bool:
+    """True when ATEN_CPU_CAPABILITY or ONEDNN_MAX_CPU_ISA keeps torch's CPU kernels from the
+    bf16 instructions the CPU has (e.g. =avx2 / =AVX2): bf16 would then run emulated."""
+    import os
+
+    if not torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        return True
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    return isa not in ("ALL", "DEFAULT") and not any(part in isa for part in ("BF16", "FP16", "AMX", "AVX10"))
 
 
 def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -97,10 +109,12 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
 
 def precision_name(device: torch.device, dtype: torch.dtype | None) -> str:
     """What result.json and checkpoints record: bf16 (autocast), tf32 (float32 storage with TF32
-    matmuls and convolutions, as configure_backends sets on CUDA) or fp32."""
+    matmuls and convolutions, as configure_backends allows on CUDA GPUs that have them, Ampere
+    and later) or fp32."""
     if dtype is not None:
         return "bf16"
-    return "tf32" if device.type == "cuda" else "fp32"
+    tf32 = device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+    return "tf32" if tf32 else "fp32"
 
 
 def configure_backends(device: torch.device) -> None:

@@ -6,6 +6,7 @@ trains in is recorded, never mixed within a run, and marked where a table's seed
 only a GPU can show is in the ``cuda``-marked tests at the end, which skip without one."""
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -72,19 +73,27 @@ def assert_same_run(straight: Trainer, resumed: Trainer) -> None:
         a, b = getattr(straight, part).state_dict(), getattr(resumed, part).state_dict()
         for key in a:
             assert torch.equal(a[key], b[key]), (part, key)
-    assert straight.optimizer.state_dict()["state"].keys() == resumed.optimizer.state_dict()["state"].keys()
+    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert a.keys() == b.keys()
+    for index in a:
+        for key, value in a[index].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[index][key])), (index, key)
 
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("loss,lam", LOSSES, ids=[name for name, _ in LOSSES])
 def test_each_path_trains_finite_and_resumes_exactly(tmp_path, monkeypatch, native_bf16, loss, lam, path):
-    data = synthetic_data(n=128)
+    data = synthetic_data(n=128, channels=3)
+    if path == "bf16 + channels_last":  # batches in the layout the model's weights have, as run() loads them
+        data = dataclasses.replace(data, channels_last=True)
     straight, resumed = straight_and_resumed(tmp_path, monkeypatch, data, *PATHS[path], loss=loss, lam=lam)
     assert_same_run(straight, resumed)
     if path == "bf16 + channels_last":
         assert straight.precision == "bf16"
         conv = straight.model.state_dict()["features.0.weight"]
         assert conv.is_contiguous(memory_format=torch.channels_last)
+        batch, _ = next(iter(data.train_batches(32, torch.Generator().manual_seed(0))))
+        assert batch.is_contiguous(memory_format=torch.channels_last) and not batch.is_contiguous()
         with straight.autocast():
             out = straight.forward(data.normalize(data.train_x[:4]))
         assert out.features["latent"].dtype == torch.bfloat16  # the model runs in bf16 ...
@@ -118,14 +127,31 @@ def test_amp_false_is_float32_whatever_the_device(native_bf16):
     assert trainer.precision == "fp32" and trainer.autocast_dtype is None
 
 
-def test_native_bf16_reads_the_cpu(monkeypatch):
+def test_native_bf16_reads_the_cpu_and_the_kernels_allowed(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     for avx512_bf16, amx, expected in ((True, False, True), (False, True, True), (False, False, False)):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert runtime.native_bf16(cpu) is expected
     assert runtime.autocast_dtype(cpu, amp=True) is None  # the last: neither
-    assert runtime.precision_name(torch.device("cuda"), None) == "tf32"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    for isa, expected in (("AVX2", False), ("AVX512_CORE", False), ("AVX512_CORE_BF16", True), ("ALL", True),
+                          ("AVX512_CORE_AMX", True)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)  # below BF16, oneDNN emulates bf16
+        assert runtime.native_bf16(cpu) is expected, isa
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # ATEN_CPU_CAPABILITY=avx2
+    assert not runtime.native_bf16(cpu)
+
+
+@pytest.mark.parametrize("major,expected", [(9, "tf32"), (8, "tf32"), (7, "fp32")])
+def test_float32_on_cuda_is_named_tf32_only_where_the_gpu_has_it(monkeypatch, major, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (major, 0))
+    assert runtime.precision_name(torch.device("cuda"), None) == expected
+    assert runtime.precision_name(torch.device("cuda"), torch.bfloat16) == "bf16"
+    assert runtime.precision_name(torch.device("cpu"), None) == "fp32"
 
 
 def test_a_checkpoint_in_another_precision_is_not_resumed(tmp_path, monkeypatch, caplog):
@@ -152,7 +178,26 @@ def test_result_records_the_precision(compose_cfg, monkeypatch, tmp_path):
     assert json.loads(written.read_text())["precision"] == "fp32"
 
 
-def test_a_cell_whose_seeds_mix_precisions_is_marked(tmp_path):
+def test_latents_are_not_rewritten_in_another_precision(compose_cfg, monkeypatch):
+    """A finished bf16 run whose test latents were lost, evaluated again on a machine that would
+    predict in float32, is refused with the reason: its rewritten latents would not be the run's."""
+    from latentexp.errors import DataError
+    from latentexp.spec import RunSpec
+    from latentexp.train import run
+
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    cfg = compose_cfg("loss=ce", "trainer.max_epochs=1", "dataset.limit_train=200")
+    assert run(cfg)["precision"] == "bf16"
+    files = RunSpec.from_config(cfg).files
+    files.latents.unlink()
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    with pytest.raises(DataError, match="rebuild it in fp32 from weights trained in bf16"):
+        run(cfg)
+
+
+def test_a_setup_whose_seeds_mix_precisions_is_marked(tmp_path):
+    """Within a cell (a mean over bf16 and fp32 seeds) and across the cells of a setup (a
+    bf16 baseline compared with an fp32 loss): both mix two computations, both are marked."""
     root = tmp_path / "outputs"
     for seed, precision in enumerate(("bf16", "bf16", "fp32")):
         write_run(root, run_config("magnet", 0.5, seed), test_accuracy=90.0 + seed, val_accuracy_best=90.0,
@@ -160,13 +205,25 @@ def test_a_cell_whose_seeds_mix_precisions_is_marked(tmp_path):
     for seed in range(3):
         write_run(root, run_config("ce", 0.0, seed), test_accuracy=89.0, val_accuracy_best=89.0,
                   precision="bf16")
-    cells = summarise_cells(collect_runs([root])).set_index("loss")
-    assert bool(cells.loc["magnet", "mixed_precision"]) and cells.loc["magnet", "precisions"] == "bf16 | fp32"
-    assert not cells.loc["ce", "mixed_precision"] and cells.loc["ce", "precisions"] == "bf16"
-    assert seeds_text(cells.loc["magnet"]).endswith(MIXED_PRECISION)
-    assert not seeds_text(cells.loc["ce"]).endswith(MIXED_PRECISION)
+        write_run(root, run_config("ce", 0.0, seed, dataset="cifar10", model="vgg16"), test_accuracy=80.0,
+                  val_accuracy_best=80.0, precision="bf16")
+        write_run(root, run_config("latent_boost", 0.5, seed, dataset="cifar10", model="vgg16"),
+                  test_accuracy=81.0, val_accuracy_best=81.0, precision="fp32")
+        write_run(root, run_config("ce", 0.0, seed, dataset="cifar100", model="resnet50"), test_accuracy=60.0,
+                  val_accuracy_best=60.0, precision="bf16")
+    cells = summarise_cells(collect_runs([root])).set_index(["dataset", "loss"])
+    assert cells.loc[("fashion_mnist", "magnet"), "precisions"] == "bf16 | fp32"
+    mixed = [("fashion_mnist", "magnet"), ("fashion_mnist", "ce"),  # within a cell
+             ("cifar10", "ce"), ("cifar10", "latent_boost")]  # across the cells of a setup
+    for key in mixed:
+        assert cells.loc[key, "mixed_precision"], key
+        assert seeds_text(cells.loc[key]).endswith(MIXED_PRECISION)
+    assert not cells.loc[("cifar100", "ce"), "mixed_precision"]  # one precision throughout
+    assert not seeds_text(cells.loc[("cifar100", "ce")]).endswith(MIXED_PRECISION)
     [note] = code_notes(cells.reset_index())
-    assert note.startswith(MIXED_PRECISION) and "Magnet λ=0.5: bf16 | fp32" in note
+    assert note.startswith(MIXED_PRECISION)
+    assert "Magnet λ=0.5: bf16 | fp32" in note and "Latent Boost λ=0.5: fp32" in note
+    assert "cifar100" not in note and note.count("Baseline λ=0: bf16") == 2
 
 
 # ---------------------------------------------------------------- only on a GPU (pytest -m cuda)
@@ -191,7 +248,7 @@ def test_cuda_trainer_takes_every_cuda_branch(tmp_path):
                      "trainer.progress=false")
     trainer = build_trainer(spec, data, cuda, RunDir(tmp_path))
     native = torch.cuda.is_bf16_supported(including_emulation=False)
-    assert trainer.precision == ("bf16" if native else "tf32")
+    assert trainer.precision == ("bf16" if native else runtime.precision_name(cuda, None))
     assert trainer.optimizer.param_groups[0]["fused"] is True
     assert trainer.model.state_dict()["features.0.weight"].is_contiguous(memory_format=torch.channels_last)
     assert trainer.generator.device.type == "cuda"
@@ -226,5 +283,6 @@ def test_cuda_bench_quick_runs(capsys):
 
     main(["bench", "--quick", "--json", "--device", "cuda", "--losses", "ce,magnet"])
     report = json.loads(capsys.readouterr().out)
+    expected = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "tf32"
     assert report["device"].startswith("cuda")
-    assert all(r["trainer_samples_per_s"] > 0 and r["precision"] == "bf16" for r in report["results"])
+    assert all(r["trainer_samples_per_s"] > 0 and r["precision"] == expected for r in report["results"])

@@ -2,6 +2,9 @@
 recorder (latentexp/host_syncs.py) finds them on the CPU; the ``cuda`` test confirms the
 sync-free losses with CUDA's own sync debug mode."""
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from support.helpers import make_trainer, synthetic_data
@@ -58,6 +61,17 @@ def test_one_hot_with_num_classes_is_not_counted():
         torch.nn.functional.one_hot(torch.tensor([0, 2]), 3)
         torch.nn.functional.one_hot(torch.tensor([0, 2]), num_classes=3)
     assert counts == {}
+
+
+def test_no_loss_reads_a_value_past_the_recorder():
+    """.tolist(), .cpu(), .numpy() and .item() wait for the device without passing the dispatcher,
+    so the recorder cannot see them: none may appear in a loss (epoch_stats reads with float())."""
+    import latentexp.losses
+
+    found = [f"{path.name}:{n}" for path in sorted(Path(latentexp.losses.__file__).parent.glob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if re.search(r"\.(tolist|cpu|numpy|item)\(\)", line)]
+    assert found == []
 
 
 @pytest.mark.parametrize("loss", ["ce", "magnet", "lmdl"])

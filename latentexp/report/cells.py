@@ -57,10 +57,8 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
         # cell mixes code versions (a fix that forgot to bump the format would hide here).
         row["codes"] = " | ".join(sorted(set(finished["code"].dropna()))) if "code" in finished else ""
         row["mixed_code"] = "code" in finished and finished["code"].dropna().nunique() > 1
-        # bf16 and float32 seeds are two computations: a mean over both is marked, never hidden.
         precisions = finished["precision"].dropna() if "precision" in finished else pd.Series(dtype=str)
         row["precisions"] = " | ".join(sorted(set(precisions)))
-        row["mixed_precision"] = precisions.nunique() > 1
         if "gmm_covariance" in finished:
             row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]
@@ -71,7 +69,19 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
             row[f"{metric}_mean"] = float(values.mean()) if len(values) else np.nan
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    return mark_mixed_precision(pd.DataFrame(rows))
+
+
+def mark_mixed_precision(cells: pd.DataFrame) -> pd.DataFrame:
+    """``mixed_precision`` on every cell of a setup whose finished seeds trained in more than one
+    precision (bf16 and fp32, say): within a cell the mean mixes two computations, across its
+    cells the comparisons (Δ, p, Improv.) do. Marked, never hidden."""
+    if cells.empty:
+        return cells.assign(mixed_precision=pd.Series(dtype=bool))
+    used = cells["precisions"].map(lambda text: frozenset(filter(None, text.split(" | "))))
+    kinds = used.groupby([cells[k] for k in SETUP_KEYS], dropna=False).transform(
+        lambda sets: len(frozenset().union(*sets)))
+    return cells.assign(mixed_precision=kinds > 1)
 
 
 def best_cells(cells: pd.DataFrame, by: str = "val_accuracy_best_mean") -> pd.DataFrame:

@@ -28,9 +28,10 @@ MIXED_PRECISION = "§"
 MIXED_CODE_NOTE = (f"{MIXED_CODE}: the seeds of this cell ran on more than one latentexp version or source "
                    "revision (the same run format, so the same computation by design; check the changes "
                    "between them)")
-MIXED_PRECISION_NOTE = (f"{MIXED_PRECISION}: the seeds of this cell trained in more than one precision "
-                        "(trainer.amp gives bf16 only where the device computes it natively), so its mean "
-                        "mixes two computations; rerun them on one kind of device, or with trainer.amp=false")
+MIXED_PRECISION_NOTE = (f"{MIXED_PRECISION}: the seeds of this setup trained in more than one precision "
+                        "(trainer.amp gives bf16 only where the device computes it natively; float32 is "
+                        "tf32 on recent GPUs), so a mean or a comparison may mix two computations; rerun "
+                        "them on one kind of device")
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
 INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "
                    f"unfinished runs, see Seeds, or a metric that is NaN or absent in a finished run).")

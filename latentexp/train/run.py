@@ -145,6 +145,12 @@ def _rewrite_latents(spec: RunSpec, trainer: Trainer, result: dict) -> dict:
     """Rewrite a finished run's missing or unreadable test latents from the best weights in its
     checkpoint; the result itself stays as it is (the predictions are checked against it)."""
     files = spec.files
+    trained_in = result.get("precision")
+    if trained_in is not None and trained_in != trainer.precision:
+        raise DataError(f"{files.latents} is missing or unreadable, and this device would rebuild it in "
+                        f"{trainer.precision} from weights trained in {trained_in}; run the same command on "
+                        f"a device that trains in {trained_in}, or delete {files.path} to train the run "
+                        f"again.")
     if not trainer.resume():
         raise DataError(f"{files.latents} is missing or unreadable and {files.checkpoint} cannot rebuild it; "
                         f"delete {files.path} and run the same command to train the run again.")
