@@ -13,7 +13,6 @@ interleaved and the median is kept, so the ratios of one run share the machine's
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import statistics
@@ -31,7 +30,14 @@ from latentexp.losses import loss_names
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
 from latentexp.models import build_model
-from latentexp.runtime import autocast_dtype, configure_backends, device_name, resolve_device, versions
+from latentexp.runtime import (
+    autocast_dtype,
+    configure_backends,
+    device_name,
+    model_autocast,
+    resolve_device,
+    versions,
+)
 from latentexp.spec import RunSpec
 from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer
@@ -144,7 +150,6 @@ def minimal_loop(
     model = model.to(memory_format=torch.channels_last)  # as x_all is, like the trainer's defaults
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")
     dtype = autocast_dtype(device, amp=True)
-    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
     generator = torch.Generator(device=device).manual_seed(0)
     forward = torch.compile(model) if compile_model else model
 
@@ -153,7 +158,7 @@ def minimal_loop(
         perm = torch.randperm(len(y_all), generator=generator, device=device)
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
-            with autocast():
+            with model_autocast(device, dtype):
                 logits = forward(x_all[idx]).logits
             loss = F.cross_entropy(logits.float(), y_all[idx])
             optimizer.zero_grad(set_to_none=True)

@@ -47,14 +47,15 @@ class HostSyncRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        name = func.overloadpacket.__name__
-        if self.paused:
-            pass
-        elif name in SYNCING and (name != "_to_copy" or _changes_device(args, kwargs)):
+        if not self.paused:
+            self.record(func.overloadpacket.__name__, args, kwargs)
+        return func(*args, **kwargs)
+
+    def record(self, name: str, args, kwargs) -> None:
+        if name in SYNCING and (name != "_to_copy" or _changes_device(args, kwargs)):
             self.counts[name] += 1
         elif name in ("index", "index_put", "index_put_") and _has_bool_index(args):
             self.counts[f"{name}:bool"] += 1
-        return func(*args, **kwargs)
 
 
 class _OneHotAsOnCuda(TorchFunctionMode):

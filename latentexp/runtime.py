@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import random
 
@@ -105,6 +106,12 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     """The model's autocast dtype under ``trainer.amp``: bf16 where the device computes it
     natively, else None (the model runs in float32). Losses always compute in float32."""
     return torch.bfloat16 if amp and native_bf16(device) else None
+
+
+def model_autocast(device: torch.device, dtype: torch.dtype | None):
+    """The context the model's forward runs in: autocast to ``dtype`` (from autocast_dtype), or
+    nothing when that is None."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def precision_name(device: torch.device, dtype: torch.dtype | None) -> str:

@@ -13,14 +13,13 @@ import math
 
 import pytest
 import torch
-from support.helpers import make_trainer, synthetic_data
+from support.helpers import assert_same_run, kill_after_checkpoint, make_trainer, synthetic_data
 from support.runs import run_config, write_run
 
 from latentexp import runtime
 from latentexp.report.cells import summarise_cells
 from latentexp.report.collect import collect_runs
 from latentexp.report.tables import MIXED_PRECISION, code_notes, seeds_text
-from latentexp.train import Trainer
 
 LOSSES = [("ce", 0.0), ("magnet", 0.75), ("latent_boost", 0.75), ("triplet", 0.75), ("arcface", 0.0)]
 PATHS = {
@@ -36,10 +35,6 @@ def native_bf16(monkeypatch):
     monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
 
 
-class Killed(Exception):
-    pass
-
-
 def straight_and_resumed(tmp_path, monkeypatch, data, *overrides, epochs=2, **kwargs):
     """The same run trained ``epochs`` epochs straight, and killed after its first epoch's
     checkpoint then resumed by a fresh trainer."""
@@ -47,37 +42,13 @@ def straight_and_resumed(tmp_path, monkeypatch, data, *overrides, epochs=2, **kw
                                       **kwargs)
     straight = build("straight")
     straight.fit()
-    killed = build("killed")
-    original_save = Trainer.save
-
-    def save_then_die(self):
-        original_save(self)
-        raise Killed
-
-    monkeypatch.setattr(Trainer, "save", save_then_die)
-    with pytest.raises(Killed):
-        killed.fit()
-    monkeypatch.setattr(Trainer, "save", original_save)
+    kill_after_checkpoint(build("killed"), monkeypatch, epoch=1)
     resumed = build("killed")
     assert resumed.resume() and resumed.epoch == 1
     resumed.fit()
-    return straight, resumed
-
-
-def assert_same_run(straight: Trainer, resumed: Trainer) -> None:
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
-    assert strip(resumed.history) == strip(straight.history)
     for row in straight.history:
         assert math.isfinite(row["train_loss"]) and math.isfinite(row["train_dist"])
-    for part in ("model", "loss"):
-        a, b = getattr(straight, part).state_dict(), getattr(resumed, part).state_dict()
-        for key in a:
-            assert torch.equal(a[key], b[key]), (part, key)
-    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
-    assert a.keys() == b.keys()
-    for index in a:
-        for key, value in a[index].items():
-            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[index][key])), (index, key)
+    return straight, resumed
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from support.helpers import make_trainer, synthetic_data
+from support.helpers import assert_same_run, kill_after_checkpoint, make_trainer, synthetic_data
 
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
@@ -32,10 +32,6 @@ def test_trainer_learns_and_keeps_the_best_weights():
     assert trainer.accuracy("val") == pytest.approx(trainer.stopper.best)
 
 
-class Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize("loss,lam", [("latent_boost", 0.75), ("magnet", 0.5), ("ce", 0.0)])
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch, loss, lam):
     data = synthetic_data()
@@ -43,17 +39,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch,
     straight.fit()
 
     interrupted = make_trainer(data, loss=loss, lam=lam, max_epochs=5, run_dir=tmp_path / "b")
-    original_save = Trainer.save
-
-    def save_then_die(self):
-        original_save(self)
-        if self.epoch == 2:
-            raise Killed  # the process dies right after epoch 2's checkpoint
-
-    monkeypatch.setattr(Trainer, "save", save_then_die)
-    with pytest.raises(Killed):
-        interrupted.fit()
-    monkeypatch.setattr(Trainer, "save", original_save)
+    kill_after_checkpoint(interrupted, monkeypatch, epoch=2)  # the process dies right after epoch 2's
 
     # Every random state comes back from the checkpoint: a trainer built with another seed (its
     # identity set to the checkpoint's) continues exactly where the killed one stopped.
@@ -61,12 +47,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch,
     resumed.identity = interrupted.identity
     assert resumed.resume() and resumed.epoch == 2
     resumed.fit()
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
-    assert strip(resumed.history) == strip(straight.history)
-    for (k, a), b in zip(
-        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
-    ):
-        assert torch.equal(a, b), k
+    assert_same_run(straight, resumed)
 
 
 def test_checkpoint_of_another_config_is_not_reused(tmp_path):

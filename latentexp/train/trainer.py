@@ -4,7 +4,6 @@ an atomic checkpoint after every epoch. ``fit`` is the whole loop; the helpers b
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.rundir import RunDir
-from latentexp.runtime import autocast_dtype, precision_name
+from latentexp.runtime import autocast_dtype, model_autocast, precision_name
 from latentexp.spec import eq11
 from latentexp.trackers import Trackers
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
@@ -140,9 +139,7 @@ class Trainer:
         return self.loss.logits(self.features(out)) if self.head else out.logits
 
     def autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return model_autocast(self.device, self.autocast_dtype)
 
     def train_batches(self):
         """One epoch of training batches in the sampler's order, behind a progress bar."""

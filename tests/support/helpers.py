@@ -8,6 +8,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import DictConfig
 
@@ -16,6 +17,7 @@ from latentexp.data import DeviceData
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
 from latentexp.train.build import build_trainer
+from latentexp.train.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +61,41 @@ def make_trainer(data: DeviceData, *overrides: str, loss="latent_boost", lam=0.5
     spec = make_spec(f"loss={loss}", f"lambda={lam}", f"seed={seed}", f"model={model}", *TRAINER_OVERRIDES,
                      *settings, *overrides)
     return build_trainer(spec, data, torch.device("cpu"), RunDir(run_dir) if run_dir else None)
+
+
+class Killed(Exception):
+    """The process dying, right after a checkpoint."""
+
+
+def kill_after_checkpoint(trainer: Trainer, monkeypatch, epoch: int) -> None:
+    """Train ``trainer`` until the checkpoint of ``epoch`` is written, then die there."""
+    original_save = Trainer.save
+
+    def save_then_die(self):
+        original_save(self)
+        if self.epoch == epoch:
+            raise Killed
+
+    monkeypatch.setattr(Trainer, "save", save_then_die)
+    with pytest.raises(Killed):
+        trainer.fit()
+    monkeypatch.setattr(Trainer, "save", original_save)
+
+
+def assert_same_run(straight: Trainer, resumed: Trainer) -> None:
+    """A resumed run equals the uninterrupted one: history (but the seconds), model and loss
+    weights and buffers, and the optimizer's state, exactly."""
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(resumed.history) == strip(straight.history)
+    for part in ("model", "loss"):
+        a, b = getattr(straight, part).state_dict(), getattr(resumed, part).state_dict()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (part, key)
+    a, b = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert a.keys() == b.keys()
+    for index in a:
+        for key, value in a[index].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[index][key])), (index, key)
 
 
 def latentexp(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
