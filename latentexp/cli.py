@@ -144,10 +144,31 @@ def check_every_job(args: list[str], dry_run: bool) -> list[DictConfig] | None:
     configs = job_configs(parsed.overrides, multirun=parsed.multirun)
     for cfg in configs:
         validate_config(cfg)
+    if parsed.multirun:
+        check_launcher(parsed.overrides)
     if not dry_run:
         for root in sorted({str(cfg.output_root) for cfg in configs}):
             check_output_root(Path(root))
     return configs
+
+
+def check_launcher(overrides: list[str]) -> None:
+    """The local launcher's settings (hydra.launcher.n_jobs, threads_per_job), checked before any job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from latentexp.config_tree import compose
+    from latentexp.launcher import check_settings
+
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)
+             if not o.is_sweep_override()]
+    try:
+        launcher = compose(fixed, with_hydra=True).hydra.launcher
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(" ".join(str(err).split())) from None  # job_configs has named most of these
+    if str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
+        check_settings(launcher.n_jobs, launcher.threads_per_job)
 
 
 def train_command(args: list[str]) -> None:

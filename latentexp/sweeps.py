@@ -51,6 +51,8 @@ def job_configs(overrides: list[str], multirun: bool = True) -> list[DictConfig]
         return _expand(list(final.values()))
     except HydraException as err:
         message = " ".join(str(err).split())
+        if err.__cause__ is not None:  # OmegaConf's own first line says what is wrong with the value
+            message = f"{message}: {str(err.__cause__).splitlines()[0]}."
         unknown = re.match(r"Could not override '([^']+)'", message)
         if unknown:
             message = (f"the config has no key {unknown.group(1)!r}: check its spelling (`latentexp train "

@@ -151,9 +151,14 @@ class MlflowTracker(Tracker):
         self.thread.start()
 
     def _open(self, history: list[dict]) -> None:
+        with _sqlite_store_lock(self.tracking_uri):  # jobs side by side must not create one store twice
+            self._open_run(history)
+
+    def _open_run(self, history: list[dict]) -> None:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.client.search_experiments(max_results=1)  # a new SQLite store creates its tables here
         if self.run_id is not None and not self._exists(self.run_id):
             log.warning("mlflow: run %s of the checkpoint is not in %s; starting a new MLflow run",
                         self.run_id, self.tracking_uri)
@@ -300,6 +305,26 @@ def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_
         params = {key: str(value)[:6000] for key, value in flatten(config).items()}
         trackers.append(MlflowTracker(uri, name, run_name, run_hash, params))
     return Trackers(trackers)
+
+
+@contextlib.contextmanager
+def _sqlite_store_lock(tracking_uri: str):
+    """An exclusive flock beside a SQLite store while a job opens it: MLflow creates and migrates a
+    new store's tables on first use, and two jobs doing that at once break it ("table already
+    exists"). Other stores (servers, databases) take care of their own clients."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock = Path(tracking_uri.removeprefix("sqlite:///") + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _millis() -> int:

@@ -74,6 +74,8 @@ class Trainer:
         self.history: list[dict] = []
         self.best_state: dict | None = None
         self.trackers = Trackers()  # TensorBoard / MLflow (the logger group); none by default
+        # CPU threads change the numbers: fixed when the run starts, restored when it resumes.
+        self.threads = torch.get_num_threads()
         progress = settings.progress
         self.progress = sys.stderr.isatty() if progress == "auto" else bool(progress)
 
@@ -217,7 +219,7 @@ class Trainer:
                 "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "early_stopping": self.stopper.state_dict(),
                 "best": self.best_state, "history": self.history, "rng": rng, "precision": self.precision,
-                "trackers": self.trackers.state_dict()}
+                "threads": self.threads, "trackers": self.trackers.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
@@ -242,6 +244,17 @@ class Trainer:
         self.generator.set_state(state["rng"]["generator"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.use_threads(state.get("threads"))
+
+    def use_threads(self, threads: int | None) -> None:
+        """Go on with the CPU thread count the run started with (a checkpoint's), whatever this
+        process was given: a different count rounds differently, and the run would no longer be one."""
+        if threads is None or threads == self.threads:
+            return
+        log.info("resuming with the %d CPU thread%s the run started with (this job was given %d)", threads,
+                 "" if threads == 1 else "s", self.threads)
+        torch.set_num_threads(threads)
+        self.threads = threads
 
     def save(self) -> None:
         # Checkpoint first: history.csv never shows an epoch that a resumed run would redo, so

@@ -1,0 +1,184 @@
+"""The local launcher, the default of `latentexp train -m`: jobs side by side (one per core, one
+thread each, on a CPU), every sweep guarantee kept, no job outliving a killed sweep, and a resumed
+run going on with the thread count it started with."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from support.helpers import REPO_ROOT, latentexp, result_files
+
+from latentexp.errors import ConfigError
+from latentexp.launcher import check_settings, machine_cores, plan_workers
+from latentexp.rundir import RunDir
+
+SMALL = ["dataset.limit_train=600", "dataset.limit_test=100", "trainer.batch_size=32", "device=cpu"]
+
+
+@pytest.mark.parametrize(("jobs", "n_jobs", "threads", "cores", "gpus", "expected"), [
+    (20, None, None, 2, 0, (2, 1)),  # a CPU: one job per core, one thread each
+    (20, None, None, 16, 0, (16, 1)),
+    (1, None, None, 8, 0, (1, 8)),  # a sweep of one job is a single run: every core
+    (3, None, None, 8, 0, (3, 2)),  # never more jobs than there are; the cores shared among them
+    (20, None, None, 16, 2, (2, 8)),  # CUDA: one job per GPU
+    (20, 4, None, 16, 1, (4, 4)),  # several jobs on one GPU, as asked
+    (20, 3, 1, 2, 0, (3, 1)),  # as asked, even beyond the cores
+])
+def test_jobs_at_once_and_threads_per_job(jobs, n_jobs, threads, cores, gpus, expected):
+    assert plan_workers(jobs, n_jobs, threads, cores, gpus) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.5, "two"])
+def test_launcher_settings_that_cannot_run_are_refused(value):
+    with pytest.raises(ConfigError, match="positive number"):
+        check_settings(value, None)
+    with pytest.raises(ConfigError, match="threads_per_job"):
+        check_settings(None, value)
+
+
+def test_a_bad_launcher_setting_stops_the_sweep_before_any_job(tmp_path, cli_env):
+    out = latentexp(["train", "-m", "loss=ce,magnet", "hydra.launcher.n_jobs=0", *SMALL], cli_env, tmp_path)
+    assert out.returncode == 2 and "hydra.launcher.n_jobs=0 is invalid" in out.stderr, out.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def holders(root) -> dict:
+    """Run directory name -> pid of the live job holding its lock."""
+    return {d.name: h["pid"] for d in sorted((root / "runs").glob("*")) if (h := RunDir(d).holder())}
+
+
+def wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def sweep_process(args, env, cwd, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "latentexp", *args], env=env, cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_one_job_per_core_with_one_thread_each_and_skips_finished_runs(tmp_path, cli_env):
+    sweep = ["train", "-m", "loss=ce,magnet", "lambda=0.5", "seed=0,1", "trainer.max_epochs=1", *SMALL]
+    out = latentexp(sweep, cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    at_once, threads = plan_workers(4, None, None, machine_cores(), 0)
+    assert f"Launching 4 jobs, {at_once} at a time with {threads} CPU thread" in out.stdout + out.stderr
+    results = [json.loads(p.read_text()) for p in result_files(tmp_path / "outputs")]
+    assert len(results) == 4 and all(r["status"] == "finished" for r in results)
+    assert {r["threads"] for r in results} == {threads}
+    if at_once > 1:  # several at once: each job's lines are marked with its number
+        lines = (out.stdout + out.stderr).splitlines()
+        assert {f"#{i} " for i in range(4)} <= {line[:3] for line in lines}
+    again = latentexp(sweep, cli_env, tmp_path)
+    assert again.returncode == 0 and (again.stdout + again.stderr).count("not training again") == 4
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_job_running_and_the_same_command_finishes_it(tmp_path, cli_env):
+    sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=40", "hydra.launcher.n_jobs=2",
+             *SMALL]
+    proc = sweep_process(sweep, cli_env, tmp_path)
+    root = tmp_path / "outputs"
+    try:
+        jobs = wait_for(lambda: len(h := holders(root)) == 2 and h, 180, "two jobs training")
+        wait_for(lambda: len(list(root.glob("runs/*/history.csv"))) == 2, 180, "an epoch of each")
+    finally:
+        proc.kill()  # kill -9 of the sweep command: nothing of it can clean up
+        proc.communicate()
+    wait_for(lambda: not any(alive(pid) for pid in jobs.values()), 10, "the jobs to die with the sweep")
+    assert holders(root) == {}
+    seen = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/history.csv")}
+    time.sleep(3)  # nothing trains on, and no further job starts
+    assert {p: p.stat().st_mtime_ns for p in root.glob("runs/*/history.csv")} == seen
+    assert not result_files(root) and len(list(root.glob("runs/*"))) == 2
+
+    again = latentexp(sweep, cli_env, tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (again.stdout + again.stderr).count("resuming from") == 2, again.stdout[-3000:]
+    results = [json.loads(p.read_text()) for p in result_files(root)]
+    assert len(results) == 3 and all(r["status"] == "finished" for r in results)
+
+
+@pytest.mark.slow
+def test_a_run_resumed_by_a_sweep_keeps_its_thread_count_and_ends_at_the_uninterrupted_result(tmp_path,
+                                                                                            cli_env):
+    """Started as a single run on 2 threads and killed in its third checkpoint write, it is resumed
+    by a sweep that gives its jobs 1 thread each, and ends where the uninterrupted run ends."""
+    run = ["loss=magnet", "lambda=0.5", "trainer.max_epochs=4", *SMALL]
+    two_threads = {**cli_env, "OMP_NUM_THREADS": "2"}
+    straight = latentexp(["train", *run, "output_root=straight"], two_threads, tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    fault = {**two_threads, "LATENTEXP_FAULT": "checkpoint.pt:3"}  # killed writing epoch 3's checkpoint
+    killed = latentexp(["train", *run, "output_root=resumed"], fault, tmp_path)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    sweep = ["train", "-m", *run, "seed=0,1", "output_root=resumed", "hydra.launcher.n_jobs=2",
+             "hydra.launcher.threads_per_job=1"]
+    resumed = latentexp(sweep, cli_env, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    said = resumed.stdout + resumed.stderr
+    assert "resuming with the 2 CPU threads the run started with (this job was given 1)" in said, said[-3000:]
+
+    (reference,) = result_files(tmp_path / "straight")
+    results = {json.loads(p.read_text())["spec"]["seed"]: p for p in result_files(tmp_path / "resumed")}
+    ours, theirs = json.loads(results[0].read_text()), json.loads(reference.read_text())
+    assert ours["spec"]["name"] == theirs["spec"]["name"]
+    assert ours["threads"] == theirs["threads"] == 2 and json.loads(results[1].read_text())["threads"] == 1
+    for key in ("test_accuracy", "test_micro_f1", "val_accuracy_best", "silhouette_test", "epochs_run"):
+        assert ours[key] == theirs[key], key
+    without_seconds = lambda path: [row.rsplit(",", 1)[0] for row in path.read_text().splitlines()]  # noqa: E731
+    assert without_seconds(results[0].parent / "history.csv") == without_seconds(reference.parent /
+                                                                               "history.csv")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_job_of_a_sweep_with_one_line(tmp_path, cli_env):
+    sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=30", "hydra.launcher.n_jobs=2",
+             *SMALL]
+    # A terminal's Ctrl-C: SIGINT's default action, which a background CI job would pass down as ignored.
+    proc = sweep_process(sweep, cli_env, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                                     signal.SIG_DFL))
+    root = tmp_path / "outputs"
+    try:
+        jobs = wait_for(lambda: len(h := holders(root)) == 2 and h, 180, "two jobs training")
+        proc.send_signal(signal.SIGINT)  # to the sweep alone: its jobs run in sessions of their own
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert err.count("interrupted") == 1 and "Traceback" not in err, err[-3000:]
+    assert err.rstrip().splitlines()[-1].startswith("latentexp: interrupted."), err[-3000:]
+    assert not any(alive(pid) for pid in jobs.values()) and holders(root) == {}
+
+
+def test_a_job_dies_with_its_sweep_even_when_the_sweep_dies_first(tmp_path):
+    """die_with_parent on its own: a child whose parent has gone is killed, not left to run."""
+    code = ("import os, sys, time; from latentexp.launcher import die_with_parent; "
+            "die_with_parent(int(sys.argv[1])); print('watching', flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c",
+                               "import subprocess, sys, os; p = subprocess.Popen([sys.executable, '-c', "
+                               f"{code!r}, str(os.getpid())], stdout=subprocess.PIPE, text=True); "
+                               "print(p.pid, p.stdout.readline().strip(), flush=True); import time; "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    pid, state = parent.stdout.readline().split()
+    assert state == "watching" and alive(int(pid))
+    parent.kill()
+    parent.wait()
+    wait_for(lambda: not alive(int(pid)), 10, "the child to die with its parent")
