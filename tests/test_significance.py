@@ -10,8 +10,15 @@ from support.runs import finished
 
 from latentexp.config_tree import config_dir, group_option
 from latentexp.report import build_report
-from latentexp.report.comparisons import diff_text, p_text
-from latentexp.report.stats import holm, paired, smallest_wilcoxon_p
+from latentexp.report.comparisons import diff_text, p_text, power_text
+from latentexp.report.stats import (
+    holm,
+    minimum_detectable,
+    paired,
+    seeds_needed,
+    smallest_wilcoxon_p,
+    t_test_power,
+)
 from latentexp.sweeps import preset_configs
 
 # Hand values: diffs 1, 2, 3 → mean 2, sd 1, t = 2/(1/√3) = 3.464 with 2 degrees of freedom,
@@ -46,6 +53,52 @@ def test_holm_by_hand():
     assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
 
 
+# Hand values of the paired t-test's power (two-sided α = 0.05, 80 % power), as G*Power and
+# statsmodels' TTestPower.solve_power give them: the detectable effect, in standard deviations of the
+# differences, is 3.2640 with 3 pairs, 1.6820 with 5 and 0.9960 with 10; an effect of 2 sd needs 4.22
+# pairs (5), 1 sd 9.94 (10), 0.5 sd 33.37 (34), 0.25 sd 127.5 (128).
+@pytest.mark.parametrize(("n", "effect"), [(3, 3.2640), (5, 1.6820), (10, 0.9960)])
+def test_minimum_detectable_difference_by_hand(n, effect):
+    assert minimum_detectable(1.0, n) == pytest.approx(effect, abs=1e-4)
+    assert minimum_detectable(0.4, n) == pytest.approx(0.4 * effect, abs=1e-4)  # in the values' units
+    assert t_test_power(effect, n) == pytest.approx(0.8, abs=1e-4)
+    assert t_test_power(0.0, n) == pytest.approx(0.05)  # no effect: the test's own α
+
+
+@pytest.mark.parametrize(("diff", "sd", "seeds"), [(2.0, 1.0, 5), (-1.0, 1.0, 10), (0.25, 0.5, 34),
+                                                   (0.1, 0.4, 128), (30.0, 1.0, 2)])
+def test_seeds_needed_by_hand(diff, sd, seeds):
+    assert seeds_needed(diff, sd) == seeds
+    assert t_test_power(abs(diff) / sd, seeds) >= 0.8 > (t_test_power(abs(diff) / sd, seeds - 1)
+                                                          if seeds > 2 else 0.0)
+
+
+def test_power_edge_cases():
+    assert seeds_needed(0.0, 1.0) == math.inf  # no difference: no number of seeds finds it
+    assert seeds_needed(1e-4, 1.0) == math.inf  # more than MOST_SEEDS
+    assert math.isnan(seeds_needed(1.0, 0.0))  # every seed moved alike: no t-test
+    assert math.isnan(minimum_detectable(1.0, 1)) and minimum_detectable(0.0, 4) == 0.0
+    c = paired({0: 91.0, 1: 92.0, 2: 93.0}, {0: 90.0, 1: 90.0, 2: 90.0})  # mean 2, sd 1, 3 seeds
+    assert (c.sd, c.seeds_needed) == (pytest.approx(1.0), 5) and c.mde == pytest.approx(3.2640, abs=1e-4)
+    assert power_text(c.mde, c.seeds_needed) == "3.26; 5" and power_text(math.nan, math.nan) == "—"
+    assert power_text(0.5, math.inf) == "0.50; ∞" and power_text(0.0, math.nan) == "—"
+
+
+def test_power_agrees_with_statsmodels():
+    power = pytest.importorskip("statsmodels.stats.power").TTestPower()
+    for n in (2, 3, 4, 5, 7, 10, 20, 50):
+        for effect in (0.2, 0.8, 1.5, 3.0):
+            theirs = power.power(effect, n, 0.05)  # NaN far in a tail (scipy's nct), where ours is 1
+            expected = theirs if math.isfinite(theirs) else 1.0
+            assert t_test_power(effect, n) == pytest.approx(expected, abs=1e-9)
+        if n > 2:
+            assert minimum_detectable(1.0, n) == pytest.approx(
+                power.solve_power(effect_size=None, nobs=n, alpha=0.05, power=0.8), rel=1e-5)
+    for effect in (0.3, 0.7, 1.2):
+        assert seeds_needed(effect, 1.0) == math.ceil(power.solve_power(effect_size=effect, alpha=0.05,
+                                                                        power=0.8))
+
+
 def test_cell_texts():
     assert diff_text(2.0, -0.4842, 4.4842, 0.0742) == "+2.00 [-0.48, +4.48]"
     assert diff_text(2.0, 1.0, 3.0, 0.01) == "+2.00 [+1.00, +3.00]*"
@@ -78,20 +131,22 @@ def test_ablation_table_by_hand(ablation_sweep, tmp_path):
             if line.startswith("| ") and not line.startswith("| Variant")}
     assert list(rows) == ["Baseline", "Magnet", "Latent Boost", "Latent Boost (pca=false)",
                           "Latent Boost (variance_detach=true)"]
-    # Columns: accuracy, silhouette, epochs, seeds, Δ vs LB, p, Δ vs baseline, p.
+    # Columns: accuracy, silhouette, epochs, seeds, then Δ, p and MDE; seeds vs LB, and vs baseline.
     assert rows["Latent Boost"][:4] == ["92.00 ± 1.00", "0.400 ± 0.000", "32.0 ± 2.0", "3"]
-    assert rows["Latent Boost"][4:6] == ["—", "—"]
-    assert rows["Baseline"][6:8] == ["—", "— |"]
+    assert rows["Latent Boost"][4:7] == ["—", "—", "—"]
+    assert rows["Baseline"][7:10] == ["—", "—", "— |"]
     # pca=false: −1, −2, −3 against Latent Boost (the hand values above, negated); 2, 1, 0 against
     # the baseline: mean 1, sd 1, interval 1 ± 2.484, t = 1.732, p = 0.2254. Holm over the two
     # t-tests of the table (its five other comparisons move every seed alike): 2 · 0.0742 = 0.148,
     # then max(0.148, 1 · 0.2254). Wilcoxon: 0.25 for 3 pairs, 0.5 for 2 (a zero is dropped), ·7 → 1.
-    assert rows["Latent Boost (pca=false)"][4:] == ["-2.00 [-4.48, +0.48]", "0.148; 1.000",
-                                                    "+1.00 [-1.48, +3.48]", "0.225; 1.000 |"]
-    assert rows["Latent Boost (variance_detach=true)"][4:6] == ["+0.50 [+0.50, +0.50]", "—; 1.000"]
-    assert rows["Magnet"][4] == "-1.00 [-1.00, -1.00]" and rows["Magnet"][6] == "+2.00 [+2.00, +2.00]"
+    # MDE with 3 seeds and sd 1: 3.26 (see the power test); |Δ| = 2 sd needs 5 seeds, 1 sd needs 10.
+    assert rows["Latent Boost (pca=false)"][4:] == ["-2.00 [-4.48, +0.48]", "0.148; 1.000", "3.26; 5",
+                                                    "+1.00 [-1.48, +3.48]", "0.225; 1.000", "3.26; 10 |"]
+    # Every seed moved by 0.5: sd 0, so the t-test (and its power) is undefined.
+    assert rows["Latent Boost (variance_detach=true)"][4:7] == ["+0.50 [+0.50, +0.50]", "—; 1.000", "—"]
+    assert rows["Magnet"][4] == "-1.00 [-1.00, -1.00]" and rows["Magnet"][7] == "+2.00 [+2.00, +2.00]"
     # The baseline against Latent Boost is Latent Boost's row against the baseline: counted once.
-    assert rows["Baseline"][4:6] == ["—", "—"] and rows["Latent Boost"][6] == "+3.00 [+3.00, +3.00]"
+    assert rows["Baseline"][4:7] == ["—", "—", "—"] and rows["Latent Boost"][7] == "+3.00 [+3.00, +3.00]"
 
 
 def test_no_ablation_table_without_latent_boost_variants(tmp_path):

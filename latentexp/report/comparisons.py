@@ -7,11 +7,12 @@ baseline."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
-from latentexp.report.stats import ALPHA, Paired, holm, paired
+from latentexp.report.stats import ALPHA, MOST_SEEDS, POWER, Paired, holm, paired
 
 METRIC = "test_accuracy"
 SIGNIFICANT = "*"
@@ -21,15 +22,54 @@ NOTE = (f"Δ: the mean paired difference over the seeds both cells finished (the
         f"table; {SIGNIFICANT}: Holm-adjusted t-test p < {ALPHA}; (n = k): the comparison has fewer "
         f"seeds than the row's mean. With n seeds the Wilcoxon test cannot go below 2/2^n (0.0625 with "
         f"5 seeds); where every seed moved by the same amount the t-test is undefined (—).")
-COLUMNS = ("n", "diff", "low", "high", "p_t", "p_w", "p_t_holm", "p_w_holm")
+_POWER = f"{round(100 * POWER)} %"
+POWER_NOTE = (f"MDE; seeds: the smallest true difference (points of accuracy) that the paired t-test, "
+              f"two-sided at α = {ALPHA} before Holm's correction, detects with {_POWER} power with this "
+              f"comparison's seeds, given the observed standard deviation of its paired differences; and "
+              f"how many seeds the same test needs to detect the observed Δ with {_POWER} power (∞ where "
+              f"Δ is 0 or more than {MOST_SEEDS} would be needed). — where the t-test cannot be made. A "
+              f"Δ below its MDE that is not significant says too few seeds, not no effect.")
+# The fields of a comparison as columns of the cells table (against_baseline), vs_baseline_<field>.
+FIELDS = ("n", "mean", "low", "high", "p_t", "p_w", "sd", "mde", "seeds_needed", "p_t_holm", "p_w_holm")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One paired comparison of a family (one table) with its Holm-adjusted p-values."""
+
+    test: Paired
+    p_t_holm: float
+    p_w_holm: float
+
+    def columns(self, prefix: str) -> dict[str, float]:
+        """The fields as ``{prefix + field: value}``, for the cells table."""
+        values = {**{f: getattr(self.test, f) for f in FIELDS[:-2]}, "p_t_holm": self.p_t_holm,
+                  "p_w_holm": self.p_w_holm}
+        return {f"{prefix}{field}": value for field, value in values.items()}
+
+    @classmethod
+    def from_columns(cls, row, prefix: str) -> Comparison | None:
+        """The comparison ``columns(prefix)`` stored in a row; None where the row has none."""
+        if f"{prefix}n" not in row or _missing(row[f"{prefix}n"]):
+            return None
+        test = Paired(**{f: row[f"{prefix}{f}"] for f in FIELDS[:-2]} | {"n": int(row[f"{prefix}n"])})
+        return cls(test, row[f"{prefix}p_t_holm"], row[f"{prefix}p_w_holm"])
+
+    def texts(self, of=None) -> tuple[str, str, str]:
+        """The table cells: Δ with its interval (``of``: the seeds of the row's mean), the
+        Holm-adjusted p-values, and the minimum detectable difference with the seeds needed."""
+        t = self.test
+        return (diff_text(t.mean, t.low, t.high, self.p_t_holm, t.n, of),
+                p_text(self.p_t_holm, self.p_w_holm), power_text(t.mde, t.seeds_needed))
 
 
 def against_baseline(cells: pd.DataFrame, runs: pd.DataFrame, metric: str = METRIC) -> pd.DataFrame:
-    """``cells`` with ``vs_baseline_*`` columns: each cell against its setup's baseline cell,
-    Holm-adjusted within the setup (the family of one λ-sweep table)."""
+    """``cells`` with ``vs_baseline_*`` columns (Comparison.columns): each cell against its setup's
+    baseline cell, Holm-adjusted within the setup (the family of one λ-sweep table)."""
+    prefix = "vs_baseline_"
     out = cells.copy()
-    for column in COLUMNS:
-        out[f"vs_baseline_{column}"] = math.nan
+    for column in FIELDS:
+        out[f"{prefix}{column}"] = math.nan
     for _, group in out.groupby(SETUP_KEYS, dropna=False, sort=False):
         baselines = group[group.apply(is_baseline_cell, axis=1)]
         if baselines.empty:
@@ -37,17 +77,16 @@ def against_baseline(cells: pd.DataFrame, runs: pd.DataFrame, metric: str = METR
         reference = seed_values(runs, baselines.iloc[0], metric)
         others = [(index, cell) for index, cell in group.iterrows() if not is_baseline_cell(cell)]
         family = [paired(seed_values(runs, cell, metric), reference) for _, cell in others]
-        for (index, _), values in zip(others, with_holm(family), strict=True):
-            for column, value in zip(COLUMNS, values, strict=True):
-                out.at[index, f"vs_baseline_{column}"] = value
+        for (index, _), comparison in zip(others, with_holm(family), strict=True):
+            for column, value in comparison.columns(prefix).items():
+                out.at[index, column] = value
     return out
 
 
-def with_holm(family: list[Paired]) -> list[tuple]:
-    """(n, diff, low, high, p_t, p_w, p_t Holm, p_w Holm) for each comparison of one family."""
+def with_holm(family: list[Paired]) -> list[Comparison]:
+    """Each comparison of one family with its p-values Holm-adjusted over the family."""
     p_t, p_w = holm([c.p_t for c in family]), holm([c.p_w for c in family])
-    return [(c.n, c.mean, c.low, c.high, c.p_t, c.p_w, t, w)
-            for c, t, w in zip(family, p_t, p_w, strict=True)]
+    return [Comparison(c, t, w) for c, t, w in zip(family, p_t, p_w, strict=True)]
 
 
 def diff_text(diff: float, low: float, high: float, p_t_holm: float, n=None, of=None, digits: int = 2) -> str:
@@ -60,6 +99,14 @@ def diff_text(diff: float, low: float, high: float, p_t_holm: float, n=None, of=
         return f"{diff:+.{digits}f}{seeds}"
     mark = SIGNIFICANT if not _missing(p_t_holm) and p_t_holm < ALPHA else ""
     return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}{seeds}"
+
+
+def power_text(mde: float, seeds: float) -> str:
+    """``0.61; 9`` (the minimum detectable difference; the seeds that detect the observed Δ), or —
+    where the t-test cannot be made (fewer than two seeds, or every seed moved alike)."""
+    if _missing(mde) or _missing(seeds):
+        return "—"
+    return f"{mde:.2f}; {'∞' if math.isinf(seeds) else int(seeds)}"
 
 
 def p_text(p_t: float, p_w: float) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
-from latentexp.report.comparisons import METRIC, diff_text, p_text, with_holm
+from latentexp.report.comparisons import METRIC, POWER_NOTE, Comparison, with_holm
 from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
 from latentexp.report.stats import paired
 
@@ -132,10 +132,10 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
     tables = []
     for first, group in by_setup(cells):
         paper = bool(group["paper_settings"].any())
-        tested = "vs_baseline_diff" in group and group["vs_baseline_n"].notna().any()
+        tested = "vs_baseline_n" in group and group["vs_baseline_n"].notna().any()
         columns = ["Loss", "λ", "Accuracy (%)", "Micro-F1", "Seeds"]
         if tested:
-            columns += ["Δ acc. vs baseline", "p (t; W)"]
+            columns += ["Δ acc. vs baseline", "p (t; W)", "MDE; seeds"]
         if paper:
             columns += ["Paper accuracy", "Paper micro-F1"]
         table = Table(f"sweep_{setup_key(first)}", f"λ sweep: {setup_title(first)}", columns)
@@ -144,9 +144,8 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
             row = [loss_name(cell), lambda_text(cell["lambda"]), mean_std(cell, "test_accuracy", 2),
                    mean_std(cell, "test_micro_f1", 4), seeds_text(cell)]
             if tested:
-                tested_cell = (cell[f"vs_baseline_{c}"] for c in ("diff", "low", "high", "p_t_holm", "n"))
-                row += [diff_text(*tested_cell, of=cell["n"]),
-                        p_text(cell["vs_baseline_p_t_holm"], cell["vs_baseline_p_w_holm"])]
+                test = Comparison.from_columns(cell, "vs_baseline_")
+                row += test.texts(of=cell["n"]) if test else ["—", "—", "—"]
             if paper:
                 refs = [_reference(cell, metric) for metric in ("accuracy", "micro_f1")]
                 row += [ref.text() if ref else "" for ref in refs]
@@ -155,7 +154,8 @@ def sweep_tables(cells: pd.DataFrame) -> list[Table]:
                 if main and cell["paper_settings"]:
                     disagreements.append(f"{loss_name(cell)} λ={lambda_text(cell['lambda'])}: {main.text()}")
             table.rows.append(row)
-        table.notes = [STD_NOTE, INCOMPLETE_NOTE, *code_notes(group), *([COMPARISON_NOTE] if tested else [])]
+        table.notes = [STD_NOTE, INCOMPLETE_NOTE, *code_notes(group),
+                       *([COMPARISON_NOTE, POWER_NOTE] if tested else [])]
         if paper:
             table.notes.append("Paper: the appendix grids (Tables 5-7; Table 8 for Latent Boost), λ = 0 from "
                                "Table 1; shown only beside runs with the paper's own settings (the "
@@ -242,18 +242,17 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
         for against, name in (("ce", "baseline"), ("magnet", "Magnet")):
             found = [tests.get((setup, label, against)) for label in labels]
             if any(found):
-                table.rows.append([setup, f"Δ acc. vs {name}", "ours",
-                                   *[diff_text(*t[1:4], t[6], t[0], by_label[label]["n"]) if t else ""
-                                     for label, t in zip(labels, found, strict=True)]]
-                                  + ([""] if with_improvement else []))
-                table.rows.append([setup, f"p vs {name} (t; W)", "ours",
-                                   *[p_text(t[6], t[7]) if t else "" for t in found]]
-                                  + ([""] if with_improvement else []))
+                texts = [t.texts(of=by_label[label]["n"]) if t else ("", "", "")
+                         for label, t in zip(labels, found, strict=True)]
+                metrics = (f"Δ acc. vs {name}", f"p vs {name} (t; W)", f"MDE; seeds vs {name}")
+                for i, metric in enumerate(metrics):
+                    table.rows.append([setup, metric, "ours", *[text[i] for text in texts]]
+                                      + ([""] if with_improvement else []))
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Each loss at the λ with the best mean validation accuracy (choosing by test accuracy "
                    "would leak the test set); ties go to the smaller λ.",
                    "Improv. (%): Latent Boost relative to the baseline, (LB − baseline) / |baseline| × 100.",
-                   *code_notes(best), *([COMPARISON_NOTE] if tests else [])]
+                   *code_notes(best), *([COMPARISON_NOTE, POWER_NOTE] if tests else [])]
     if any(row[2] == "paper" for row in table.rows):
         table.notes.append("Paper: Table 2 (its best λ: 0.75 for Fashion-MNIST and CIFAR-10, 0.5 for "
                            "CIFAR-100), beside runs with the paper's own settings only.")
@@ -391,7 +390,8 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
         table = Table(f"ablation_{setup_key(first)}",
                       f"Ablation at λ = {lambda_text(lam)}: {setup_title(first)}",
                       ["Variant", *[label for _, label, _ in ABLATION_ROWS], "Seeds",
-                       "Δ acc. vs Latent Boost", "p (t; W)", "Δ acc. vs baseline", "p (t; W)"])
+                       "Δ acc. vs Latent Boost", "p (t; W)", "MDE; seeds", "Δ acc. vs baseline", "p (t; W)",
+                       "MDE; seeds"])
         for cell in rows:
             # Named by what differs from the loss's defaults, not from the other runs of the sweep.
             name = DISPLAY_NAMES.get(cell["loss"], cell["loss"]) + \
@@ -400,9 +400,9 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
                    seeds_text(cell)]
             for reference in ("lb", "base"):
                 t = tests.get((cell["loss_label"], reference))
-                row += [diff_text(*t[1:4], t[6], t[0], cell["n"]), p_text(t[6], t[7])] if t else ["—", "—"]
+                row += t.texts(of=cell["n"]) if t else ["—", "—", "—"]
             table.rows.append(row)
-        table.notes = [STD_NOTE, INCOMPLETE_NOTE, COMPARISON_NOTE,
+        table.notes = [STD_NOTE, INCOMPLETE_NOTE, COMPARISON_NOTE, POWER_NOTE,
                        "Latent Boost: as published (PCA, per-class variances, the α/β schedules, the hinge); "
                        "each variant names the parameters it changes (conf/ablation/). With the other "
                        "two changes off, a variant is Magnet with one change added (ε = 1e-8 apart)."]
