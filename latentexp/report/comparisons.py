@@ -29,8 +29,10 @@ POWER_NOTE = (f"MDE; seeds: the smallest true difference (points of accuracy) th
               f"how many seeds the same test needs to detect the observed Δ with {_POWER} power (∞ where "
               f"Δ is 0 or more than {MOST_SEEDS} would be needed). — where the t-test cannot be made. A "
               f"Δ below its MDE that is not significant says too few seeds, not no effect.")
-# The fields of a comparison as columns of the cells table (against_baseline), vs_baseline_<field>.
-FIELDS = ("n", "mean", "low", "high", "p_t", "p_w", "sd", "mde", "seeds_needed", "p_t_holm", "p_w_holm")
+# A comparison's fields as columns of the cells table (against_baseline): vs_baseline_<column>.
+COLUMNS = {"n": "n", "mean": "diff", "low": "low", "high": "high", "p_t": "p_t", "p_w": "p_w", "sd": "sd",
+           "mde": "mde", "seeds_needed": "seeds_needed"}  # Paired's field: its column
+HOLM_COLUMNS = ("p_t_holm", "p_w_holm")
 
 
 @dataclass(frozen=True)
@@ -42,18 +44,18 @@ class Comparison:
     p_w_holm: float
 
     def columns(self, prefix: str) -> dict[str, float]:
-        """The fields as ``{prefix + field: value}``, for the cells table."""
-        values = {**{f: getattr(self.test, f) for f in FIELDS[:-2]}, "p_t_holm": self.p_t_holm,
-                  "p_w_holm": self.p_w_holm}
-        return {f"{prefix}{field}": value for field, value in values.items()}
+        """The fields as ``{prefix + column: value}``, for the cells table."""
+        values = {column: getattr(self.test, field) for field, column in COLUMNS.items()}
+        values |= {column: getattr(self, column) for column in HOLM_COLUMNS}
+        return {f"{prefix}{column}": value for column, value in values.items()}
 
     @classmethod
     def from_columns(cls, row, prefix: str) -> Comparison | None:
         """The comparison ``columns(prefix)`` stored in a row; None where the row has none."""
         if f"{prefix}n" not in row or _missing(row[f"{prefix}n"]):
             return None
-        test = Paired(**{f: row[f"{prefix}{f}"] for f in FIELDS[:-2]} | {"n": int(row[f"{prefix}n"])})
-        return cls(test, row[f"{prefix}p_t_holm"], row[f"{prefix}p_w_holm"])
+        fields = {field: row[f"{prefix}{column}"] for field, column in COLUMNS.items()}
+        return cls(Paired(**{**fields, "n": int(fields["n"])}), *(row[f"{prefix}{h}"] for h in HOLM_COLUMNS))
 
     def texts(self, of=None) -> tuple[str, str, str]:
         """The table cells: Δ with its interval (``of``: the seeds of the row's mean), the
@@ -68,7 +70,7 @@ def against_baseline(cells: pd.DataFrame, runs: pd.DataFrame, metric: str = METR
     baseline cell, Holm-adjusted within the setup (the family of one λ-sweep table)."""
     prefix = "vs_baseline_"
     out = cells.copy()
-    for column in FIELDS:
+    for column in (*COLUMNS.values(), *HOLM_COLUMNS):
         out[f"{prefix}{column}"] = math.nan
     for _, group in out.groupby(SETUP_KEYS, dropna=False, sort=False):
         baselines = group[group.apply(is_baseline_cell, axis=1)]
