@@ -159,7 +159,7 @@ def check_launcher(overrides: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from latentexp.config_tree import compose
-    from latentexp.launcher import check_settings
+    from latentexp.launcher import LOCAL_LAUNCHER, check_settings
 
     fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)
              if not o.is_sweep_override()]
@@ -167,7 +167,7 @@ def check_launcher(overrides: list[str]) -> None:
         launcher = compose(fixed, with_hydra=True).hydra.launcher
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(" ".join(str(err).split())) from None  # job_configs has named most of these
-    if str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
+    if launcher.get("_target_") == LOCAL_LAUNCHER:
         check_settings(launcher.n_jobs, launcher.threads_per_job)
 
 

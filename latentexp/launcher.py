@@ -29,6 +29,7 @@ from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
+LOCAL_LAUNCHER = "hydra_plugins.latentexp_launcher.local_launcher.LocalLauncher"  # its _target_
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0  # how long a stopped job may take to die before SIGKILL
 THREADS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")

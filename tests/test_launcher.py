@@ -13,7 +13,7 @@ import pytest
 from support.helpers import REPO_ROOT, latentexp, result_files
 
 from latentexp.errors import ConfigError
-from latentexp.launcher import check_settings, machine_cores, plan_workers
+from latentexp.launcher import LOCAL_LAUNCHER, check_settings, machine_cores, plan_workers
 from latentexp.rundir import RunDir
 
 SMALL = ["dataset.limit_train=600", "dataset.limit_test=100", "trainer.batch_size=32", "device=cpu"]
@@ -38,6 +38,14 @@ def test_launcher_settings_that_cannot_run_are_refused(value):
         check_settings(value, None)
     with pytest.raises(ConfigError, match="threads_per_job"):
         check_settings(None, value)
+
+
+def test_the_checks_know_the_launcher_hydra_composes():
+    from hydra_plugins.latentexp_launcher.local_launcher import LocalLauncherConf
+    from latentexp.config_tree import compose
+
+    composed = compose([], with_hydra=True).hydra.launcher._target_
+    assert LocalLauncherConf._target_ == LOCAL_LAUNCHER == composed
 
 
 def test_a_bad_launcher_setting_stops_the_sweep_before_any_job(tmp_path, cli_env):
