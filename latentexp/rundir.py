@@ -156,6 +156,12 @@ class RunDir:
                             f"weights in {CHECKPOINT_FILE}, without training.") from None
         return arrays
 
+    def copied_without_latents(self) -> bool:
+        """A finished run whose test latents and checkpoint are both absent: copied with its small
+        files (result.json, history.csv) only, as committed results are. Nothing can rebuild the
+        latents, and nothing needs training."""
+        return not self.latents.exists() and not self.checkpoint.exists()
+
     def latents_broken(self) -> bool:
         """Missing, or not a zip holding the three arrays (a cheap look at the zip's directory; a
         file damaged inside is found when it is read)."""

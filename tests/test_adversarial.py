@@ -154,6 +154,20 @@ def test_damaged_test_latents_are_named_and_train_rewrites_them_from_the_checkpo
         np.testing.assert_array_equal(repaired[key], original[key])
 
 
+def test_a_finished_run_copied_with_its_small_files_only_is_not_trained_again(compose_cfg, monkeypatch,
+                                                                              caplog):
+    """result.json and history.csv, as docs/results/ commits them: the same command skips the run."""
+    cfg = compose_cfg(*TINY)
+    result = run(cfg)
+    files = RunSpec.from_config(cfg).files
+    files.latents.unlink()
+    files.checkpoint.unlink()
+    monkeypatch.setattr("latentexp.train.trainer.Trainer.training_row",
+                        lambda *a: pytest.fail("trained again"))
+    assert run(cfg) == result
+    assert "neither test latents nor a checkpoint" in caplog.text and not files.latents.exists()
+
+
 def test_analyze_and_report_name_a_damaged_latents_file(here, compose_cfg, capsys):
     cfg = compose_cfg(*TINY)
     run(cfg)

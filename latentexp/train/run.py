@@ -41,6 +41,12 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     if done is not None and not (done.get("status") == "finished" and files.latents_broken()):
         log.info("%s already %s; not training again", files.path, done.get("status", "done"))
         return done
+    if done is not None and files.copied_without_latents():
+        log.warning("%s is finished but has neither test latents nor a checkpoint to rebuild them from (a "
+                    "run copied with its small files only, as committed results are); not training again. "
+                    "`latentexp analyze` and the report's t-SNE need the latents: delete the run directory "
+                    "and run the same command to train it again if you need them", files.path)
+        return done
     if spec.loss != cfg.loss.name:
         log.info("%s at λ = 0 is the cross-entropy baseline: training loss=ce, shared by every λ = 0 job",
                  cfg.loss.name)
