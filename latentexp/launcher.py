@@ -4,6 +4,7 @@ its share of the CPU threads.
 
 - Each job is a fresh process that runs Hydra's own ``run_job`` on the task function (cloudpickled,
   as Hydra's joblib launcher does), so its run directory, log and return value are a Hydra job's.
+  One job at a time runs in this process instead, as Hydra's basic launcher does.
 - A job never outlives the sweep: a killed sweep command (even ``kill -9``) takes its jobs with it
   (PR_SET_PDEATHSIG on Linux, a watch on the parent elsewhere); their runs resume from their last
   checkpoint when the command runs again. Ctrl-C stops every job, and the CLI prints its one line.
@@ -101,14 +102,52 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
     for offset, overrides in enumerate(job_overrides):
         log.info("\t#%d : %s", initial_job_idx + offset, " ".join(filter_overrides(overrides)))
 
+    jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    if at_once == 1:  # one at a time: in this process, as Hydra's basic launcher, without a start-up per job
+        return [_run_here(launcher, index, overrides, threads) for index, overrides in jobs]
+
     import cloudpickle
 
     with tempfile.TemporaryDirectory(prefix="latentexp-sweep-") as scratch:
         common = Path(scratch) / "job.pkl"
         common.write_bytes(cloudpickle.dumps((launcher.hydra_context, config, launcher.task_function,
                                               Singleton.get_state())))
-        pool = _Pool(common, Path(scratch), at_once, threads)
-        return pool.run([(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)])
+        return _Pool(common, Path(scratch), at_once, threads).run(jobs)
+
+
+def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
+    """Hydra's config of one job of the sweep, set as the current one."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
+        sweep_config.hydra.job.num = int(index)
+    HydraConfig.instance().set_config(sweep_config)
+    return sweep_config
+
+
+def _run_job(hydra_context, task_function, sweep_config):
+    from hydra.core.utils import run_job
+
+    return run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
+def _run_here(launcher, index: int, overrides: list[str], threads: int):
+    """One job in this process, on ``threads`` CPU threads (a resumed run may change them: reset)."""
+    import torch
+    from hydra.core.utils import configure_log
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        config = _sweep_job(launcher.hydra_context, launcher.config, index, overrides)
+        return _run_job(launcher.hydra_context, launcher.task_function, config)
+    finally:
+        torch.set_num_threads(before)
+        configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
 
 
 class _Pool:
@@ -245,10 +284,8 @@ def worker_main() -> None:
         torch.set_num_threads(threads)
 
     import cloudpickle
-    from hydra.core.hydra_config import HydraConfig
     from hydra.core.singleton import Singleton
-    from hydra.core.utils import run_job, setup_globals
-    from omegaconf import open_dict
+    from hydra.core.utils import setup_globals
 
     from latentexp.spec import register_resolvers
 
@@ -256,13 +293,8 @@ def worker_main() -> None:
     hydra_context, config, task_function, singleton_state = cloudpickle.loads(Path(common).read_bytes())
     setup_globals()
     Singleton.set_state(singleton_state)
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, json.loads(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
-        sweep_config.hydra.job.num = int(index)
-    HydraConfig.instance().set_config(sweep_config)
-    ret = run_job(hydra_context=hydra_context, config=sweep_config, task_function=task_function,
-                  job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    sweep_config = _sweep_job(hydra_context, config, int(index), json.loads(overrides))
+    ret = _run_job(hydra_context, task_function, sweep_config)
     try:
         payload = cloudpickle.dumps(ret)
     except Exception:  # noqa: BLE001 - an exception that does not pickle travels as its text

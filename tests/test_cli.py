@@ -32,7 +32,8 @@ def test_train_end_to_end_then_skip_when_finished(tmp_path, cli_env):
 
 
 def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
-    out = latentexp(["train", "-m", "loss=ce,magnet", "lambda=0.5", *TINY], cli_env, tmp_path)
+    sweep = ["train", "-m", "loss=ce,magnet", "lambda=0.5", "hydra.launcher.n_jobs=1", *TINY]
+    out = latentexp(sweep, cli_env, tmp_path)
     assert out.returncode == 0, out.stderr
     names = sorted(p.parent.name for p in result_files(tmp_path / "outputs"))
     assert len(names) == 2 and names[0].startswith("fashion_mnist-cnn-ce-lam0-seed0-")  # ce ignores λ

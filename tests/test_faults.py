@@ -45,6 +45,7 @@ def test_a_kill_in_the_middle_of_a_write_resumes_to_the_same_result(tmp_path, cl
 
 def test_a_nan_run_fails_alone_and_the_sweep_goes_on(tmp_path, cli_env):
     sweep = ["train", "-m", "optimizer.lr=1e-3,1e12", "loss=magnet", "lambda=0.5", "trainer.max_epochs=2",
+             "hydra.launcher.n_jobs=1",
              "dataset.limit_train=300", "device=cpu"]
     out = latentexp(sweep, cli_env, tmp_path)
     assert out.returncode == 0, out.stderr

@@ -74,7 +74,9 @@ def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(tmp_path, cli_env
 def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp_path, cli_env):
     """2 λ × 2 seeds × 1 epoch on a slice of the real Fashion-MNIST (Debian package), via the preset."""
     env = {k: v for k, v in cli_env.items() if k != "LATENTEXP_DATA"}  # the real data
+    # One job at a time, in the sweep's process: jobs side by side are tests/test_launcher.py's.
     sweep = ["train", "-m", "experiment=example_fashion_mnist", "loss=magnet", "lambda=0,0.5", "seed=0,1",
+             "hydra.launcher.n_jobs=1",
              "trainer.max_epochs=1", "dataset.limit_train=1000", "dataset.limit_test=500", "device=cpu"]
     out = latentexp(sweep, env, tmp_path)
     assert out.returncode == 0, out.stderr

@@ -106,8 +106,9 @@ def test_the_logger_changes_neither_the_run_identity_nor_its_numbers(compose_cfg
 def test_the_issues_sweep_puts_every_run_in_one_experiment(tmp_path, data_root, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
+    # Two jobs side by side whatever the machine: they open one new SQLite store at once.
     main(["train", "-m", "loss=magnet,latent_boost", "lambda=0.5", BOTH, "seed=0,1", "trainer.max_epochs=1",
-          "device=cpu", *TINY])
+          "hydra.launcher.n_jobs=2", "device=cpu", *TINY])
     root = tmp_path / "outputs"
     client, experiments, runs = mlflow_runs(root)
     assert len(result_files(root)) == 4 and len(experiments) == 1 and len(runs) == 4
