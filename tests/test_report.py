@@ -226,3 +226,12 @@ def test_every_shipped_loss_has_a_table_name():
     from latentexp.report.tables import DISPLAY_NAMES
 
     assert set(loss_names()) <= set(DISPLAY_NAMES)  # a user's own loss keeps its config name
+
+
+@pytest.mark.parametrize("study", ["pilot_fashion_mnist"])
+def test_the_committed_reports_regenerate_unchanged(study, tmp_path):
+    """docs/results/<study>/report/ is what `latentexp report docs/results/<study>` writes today."""
+    committed = Path(__file__).parents[1] / "docs" / "results" / study
+    build_report([committed], tmp_path, formats=("md", "tex"), with_figures=False)
+    for name in ("report.md", "report.tex"):
+        assert (tmp_path / name).read_text() == (committed / "report" / name).read_text(), name

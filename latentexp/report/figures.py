@@ -32,10 +32,18 @@ TSNE_LOSSES = ("ce", "magnet", "latent_boost")  # the paper's Fig. 2 columns
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
+    """PNG and PDF, each written atomically (a killed report leaves the previous figure whole)
+    and without a creation date (the same runs draw the same bytes)."""
+    import io
+
+    from latentexp.io import atomic_write
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    for path, options in ((paths[0], {"dpi": 150}), (paths[1], {"metadata": {"CreationDate": None}})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], bbox_inches="tight", **options)
+        atomic_write(path, lambda f, drawn=buffer: f.write(drawn.getvalue()), mode="wb")
     return paths
 
 
