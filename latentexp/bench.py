@@ -118,7 +118,7 @@ def make_trainer(
                   + (["trainer.amp=false", "trainer.channels_last=false"] if fp32 else []))
     if fp32:
         data = dataclasses.replace(data, channels_last=False)  # the same tensors, batches left NCHW
-    return build_trainer(RunSpec.from_config(cfg), data, device)
+    return build_trainer(RunSpec.from_config(cfg, resolve_data=False), data, device)  # synthetic data
 
 
 def _one_epoch(trainer: Trainer) -> Callable[[], None]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
@@ -41,6 +41,16 @@ Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<ha
 register_resolvers()
 
 
+def _jobs_at_once(n_jobs) -> int:
+    from latentexp.launcher import jobs_at_once
+
+    return jobs_at_once(n_jobs)
+
+
+if not OmegaConf.has_resolver("latentexp_jobs_at_once"):  # OPTUNA_SETTINGS' trials at a time
+    OmegaConf.register_new_resolver("latentexp_jobs_at_once", _jobs_at_once)
+
+
 def report_error(err: LatentexpError) -> None:
     """Print a user error as one paragraph and exit 2 (a traceback only with --debug)."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("LATENTEXP_DEBUG") == "1":
@@ -60,12 +70,34 @@ def train_app(cfg: DictConfig) -> float | None:
         result = run(cfg, run_dir=job_dir)
     except LatentexpError as err:
         _remove_hydra_record(job_dir)
+        if is_search(HydraConfig.get()):
+            # A trial a search proposed and latentexp refused (λ out of range, say): a failed trial,
+            # which the sweeper records as such before it goes on (an exit would end the study).
+            print(f"latentexp: error: {err} (this trial failed; the search goes on)", file=sys.stderr)
+            raise TrialFailed(str(err)) from None
         report_error(err)
+    if result.get("status") == "failed" and is_search(HydraConfig.get()):
+        raise TrialFailed(f"run {job_dir.name} failed: {result.get('reason')}")
     if result.get("status") == "failed" and HydraConfig.get().mode == RunMode.RUN:
         # A single run that failed exits 1, so that a script or a SLURM job can tell; a sweep goes on.
         print(f"latentexp: run {job_dir.name} failed: {result.get('reason')}", file=sys.stderr)
         sys.exit(1)
     return result.get("val_accuracy_best")  # the objective for Hydra sweepers
+
+
+class TrialFailed(RuntimeError):
+    """A search's trial that latentexp refused or whose run failed: Hydra records it as the job's
+    failure, and the sweeper tells the study."""
+
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def is_search(hydra_config) -> bool:
+    """A sweep whose jobs a sweeper proposes as it goes (Optuna, say), not a grid known up front."""
+    from hydra.types import RunMode
+
+    return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") != BASIC_SWEEPER
 
 
 def _remove_hydra_record(job_dir: Path) -> None:
@@ -138,18 +170,49 @@ def check_every_job(args: list[str], dry_run: bool) -> list[DictConfig] | None:
     except SystemExit:
         return None  # Hydra reports its own command-line errors
     if any((parsed.help, parsed.hydra_help, parsed.cfg, parsed.info, parsed.shell_completion,
-            parsed.config_path, parsed.config_dir, parsed.config_name, parsed.experimental_rerun)) \
-            or any(_override_key(a) == "hydra/sweeper" for a in parsed.overrides):
+            parsed.config_path, parsed.config_dir, parsed.config_name, parsed.experimental_rerun)):
+        return None
+    if any(_override_key(a) in SEARCH_KEYS for a in parsed.overrides):
+        check_search(parsed.overrides, dry_run)
         return None
     configs = job_configs(parsed.overrides, multirun=parsed.multirun)
     for cfg in configs:
         validate_config(cfg)
     if parsed.multirun:
         check_launcher(parsed.overrides)
+    from latentexp.spec import RunSpec
+
+    for cfg in configs:  # the data each job reads (its fingerprint): found, or named before any job
+        RunSpec.from_config(cfg)
     if not dry_run:
         for root in sorted({str(cfg.output_root) for cfg in configs}):
             check_output_root(Path(root))
     return configs
+
+
+# Overrides that hand the jobs to another sweeper (a search proposes them as it goes).
+SEARCH_KEYS = ("hydra/sweeper", "hparams_search")
+
+
+def check_search(overrides: list[str], dry_run: bool) -> None:
+    """What can be checked of a search before its first trial: the config without the searched
+    values (its data found, or named) and the output root. The sampled values are each trial's to
+    check: a refused trial fails alone."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from latentexp.rundir import check_output_root
+    from latentexp.spec import RunSpec
+    from latentexp.sweeps import job_configs
+    from latentexp.validation import validate_config
+
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)
+             if not o.is_sweep_override() and not o.input_line.startswith(("hydra", "+hydra", "~hydra"))
+             and _override_key(o.input_line) not in SEARCH_KEYS]
+    (cfg,) = job_configs(fixed, multirun=False)
+    validate_config(cfg)
+    RunSpec.from_config(cfg)
+    if not dry_run:
+        check_output_root(Path(str(cfg.output_root)))
 
 
 def check_launcher(overrides: list[str]) -> None:
@@ -171,9 +234,34 @@ def check_launcher(overrides: list[str]) -> None:
         check_settings(launcher.n_jobs, launcher.threads_per_job)
 
 
+# Hydra's Optuna sweeper as latentexp sets it up (README, "Searching λ"): it maximises what a job
+# returns (the run's best validation accuracy), a failed trial never ends the study, TPE is seeded by
+# the seed (the same command proposes the same trials: a killed search resumes), and it asks as many
+# trials at a time as the launcher runs at once. A value given on the command line wins.
+OPTUNA_SETTINGS = {
+    "hydra.sweeper.direction": "maximize",
+    "hydra.sweeper.max_failure_rate": "1.0",
+    "hydra.sweeper.sampler.seed": "${seed}",
+    "hydra.sweeper.n_jobs": "'${latentexp_jobs_at_once:${oc.select:hydra.launcher.n_jobs,null}}'",
+}
+
+
+def with_search_settings(args: list[str]) -> list[str]:
+    """``args`` with OPTUNA_SETTINGS added where the command searches with Optuna (hydra/sweeper=optuna,
+    or an hparams_search preset: each of them uses it)."""
+    keys = {_override_key(a): a.split("=", 1)[-1] for a in args if "=" in a}
+    if keys.get("hydra/sweeper") != "optuna" and "hparams_search" not in keys:
+        return args
+    where = next(i for i, a in enumerate(args) if _override_key(a) in SEARCH_KEYS) + 1
+    unseeded = keys.get("hydra/sweeper/sampler") == "grid"  # the one sampler without a seed
+    added = [f"{k}={v}" for k, v in OPTUNA_SETTINGS.items()
+             if k not in keys and not (unseeded and k.endswith(".seed"))]
+    return [*args[:where], *added, *args[where:]]  # beside an override: Hydra's flags stay apart
+
+
 def train_command(args: list[str]) -> None:
     dry_run = "--dry-run" in args
-    args = [a for a in args if a != "--dry-run"]
+    args = with_search_settings([a for a in args if a != "--dry-run"])
     try:
         check_group_choices(args)
         configs = check_every_job(args, dry_run)

@@ -72,6 +72,14 @@ def plan_workers(jobs: int, n_jobs: int | None, threads_per_job: int | None, cor
     return at_once, threads
 
 
+def jobs_at_once(n_jobs: Any) -> int:
+    """How many jobs the local launcher runs at once for a ``hydra.launcher.n_jobs`` (null, or a
+    joblib-style -1: one per GPU or core), so that a search asks as many trials at a time."""
+    if n_jobs is None or int(n_jobs) < 1:
+        return cuda_devices() or machine_cores()
+    return int(n_jobs)
+
+
 @dataclass
 class _Job:
     index: int  # Hydra's job number

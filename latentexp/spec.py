@@ -32,7 +32,7 @@ from latentexp.rundir import RunDir
 
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
 # so that a new version never reuses, resumes or averages in a run of an older one.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the data's fingerprint and the user's code in the identity
 
 BASELINE_LOSS = "ce"
 
@@ -77,9 +77,15 @@ class RunSpec:
     format: int = FORMAT_VERSION
 
     @classmethod
-    def from_config(cls, cfg: DictConfig | dict, run_dir: str | Path | None = None) -> RunSpec:
+    def from_config(cls, cfg: DictConfig | dict, run_dir: str | Path | None = None,
+                    resolve_data: bool = True) -> RunSpec:
         """The spec of a composed (and validated) config; ``run_dir`` defaults to
-        ``<output_root>/runs/<name>``."""
+        ``<output_root>/runs/<name>``. The identity holds the fingerprint of the files the dataset
+        config reads (found, or downloaded where allowed; a DataError where missing) and a hash of
+        the user's own ``_target_`` code. ``resolve_data=False`` leaves the data out (``"data":
+        null``), for specs that only count or label runs (presets, hand-written test runs) and
+        never name a real one."""
+        from latentexp.code_identity import user_code
         from latentexp.config_tree import group_option, target_class
         from latentexp.losses.base import loss_kind
 
@@ -96,7 +102,14 @@ class RunSpec:
             lambda_key = f"loss.{parameter}" if parameter else None
         else:
             lam, lambda_key = _number(config.get("lambda")), "lambda"
-        identity = {**_without(config, NON_IDENTITY_KEYS), "format": FORMAT_VERSION}
+        identity = {**_without(config, NON_IDENTITY_KEYS), "format": FORMAT_VERSION, "data": None}
+        if resolve_data:
+            from latentexp.data.identity import data_fingerprint  # the data stack: only where a run is named
+
+            identity["data"] = data_fingerprint(config["dataset"])
+        code = user_code(config)
+        if code:
+            identity["code"] = code
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode())
         parts = [config["dataset"]["name"], config["model"]["name"], config["loss"]["name"]]
         if lam is not None:
@@ -125,6 +138,10 @@ class RunSpec:
         """The λ that mixes the loss with cross-entropy (0 for the baseline); None for a head
         loss, which is the whole objective (its own λ parameter, if any, is inside it)."""
         return self.lam if self.loss_kind == "auxiliary" else None
+
+    @property
+    def data_fingerprint(self) -> str | None:
+        return self.identity.get("data")
 
     def to_json(self) -> dict[str, Any]:
         """Every field but the run directory (a run tree can move)."""

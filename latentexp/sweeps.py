@@ -99,5 +99,6 @@ def preset_configs(preset: str) -> list[DictConfig]:
 
 def preset_specs(preset: str) -> list[RunSpec]:
     """The run spec of each Hydra job of a preset (repeats included: every λ = 0 job of a sweep is
-    the one baseline run of its seed)."""
-    return [RunSpec.from_config(cfg) for cfg in preset_configs(preset)]
+    the one baseline run of its seed), without the data's fingerprint: for counting and listing
+    runs, on machines that may not hold the data."""
+    return [RunSpec.from_config(cfg, resolve_data=False) for cfg in preset_configs(preset)]

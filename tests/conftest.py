@@ -3,11 +3,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The data fingerprints' digest cache: the suite's own (its subprocesses inherit it), never ~/.cache.
+os.environ["LATENTEXP_CACHE"] = tempfile.mkdtemp(prefix="latentexp-cache-")
 
 from support.datasets import write_cifar10, write_cifar100, write_fashion_mnist  # noqa: E402
 from support.helpers import cli_environment  # noqa: E402
@@ -48,6 +51,23 @@ def data_root(tmp_path_factory) -> Path:
     write_cifar10(root)
     write_cifar100(root, n_train=400, n_test=100)
     return root
+
+
+@pytest.fixture(scope="session")
+def hand_written_runs(tmp_path_factory) -> Path:
+    """support.runs.hand_written_sweep, written once (composing its 21 configs takes seconds):
+    read it, or copy it (``written_sweep``) to change it."""
+    from support.runs import hand_written_sweep
+
+    return hand_written_sweep(tmp_path_factory.mktemp("hand_written") / "outputs")
+
+
+@pytest.fixture
+def written_sweep(hand_written_runs, tmp_path) -> Path:
+    """A copy of the hand-written sweep of this test's own (a run tree can move)."""
+    import shutil
+
+    return Path(shutil.copytree(hand_written_runs, tmp_path / "outputs"))
 
 
 @pytest.fixture

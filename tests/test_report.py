@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support.runs import finished, hand_written_sweep, run_config, write_run
+from support.runs import finished, run_config, write_run
 
 from latentexp.errors import ConfigError, DataError
 from latentexp.report import build_report
@@ -20,8 +20,8 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.fixture
-def sweep(tmp_path) -> Path:
-    return hand_written_sweep(tmp_path / "outputs")
+def sweep(written_sweep) -> Path:
+    return written_sweep
 
 
 def cell(cells: pd.DataFrame, loss: str, lam: float) -> pd.Series:

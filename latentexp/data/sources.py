@@ -274,6 +274,27 @@ def load_svhn(root: str | None = None, download: bool = True, verify_md5: bool =
     return RawDataset(*splits, num_classes=10, source=str(found))
 
 
+def data_files(dataset_cfg) -> dict[str, Path] | None:
+    """The files ``load_raw`` reads for this config, by the names the loader gives them; None where
+    they are not there (yet): ``load_raw`` then downloads them or says what is missing."""
+    name, root = dataset_cfg["name"], dataset_cfg.get("root")
+    if name in IDX_DATASETS:
+        found = _find_idx_files(idx_dirs(name, root))
+        return {path.name: path for path in found.values()} if found else None
+    if name in CIFAR_FOLDERS:
+        folder = CIFAR_FOLDERS[name]
+        base = next((r / folder for r in data_roots(root) if (r / folder).is_dir()), None)
+        cls = _torchvision_cifar(name, True)
+        names = [f for f, _ in (*cls.train_list, *cls.test_list)] + [cls.meta["filename"]]
+        files = {f"{folder}/{f}": base / f for f in names} if base else {}
+        return files if files and all(p.is_file() for p in files.values()) else None
+    if name == "svhn":
+        candidates = [d for r in data_roots(root) for d in (r / "svhn", r)]
+        found = next((d for d in candidates if all((d / f).is_file() for f in SVHN_FILES)), None)
+        return {f: found / f for f in SVHN_FILES} if found else None
+    return None
+
+
 def class_count(dataset_cfg) -> int:
     """How many classes a dataset config has (known before any data is read)."""
     if dataset_cfg["name"] == "cifar100":

@@ -81,8 +81,14 @@ def _has_paper_settings(row: dict) -> bool:
     other epochs, optimizer or loss parameters)."""
     if PAPER_MODELS.get(row["dataset"]) != row["model"] or row["loss"] not in _published_losses():
         return False
-    mine = {k: v for k, v in row["settings"].items() if k not in row["row_keys"]}
+    mine = {k: v for k, v in row["settings"].items() if k not in row["row_keys"] and not _provenance(k)}
     return mine == _paper_settings(row["dataset"], row["loss"])
+
+
+def _provenance(key: str) -> bool:
+    """Identity keys that say which run format, data files and user code a run came from, not
+    which setup of the paper it is (the same setup in format 3 and 4, or on a copy of the data)."""
+    return key in ("format", "data") or key.startswith("code.")
 
 
 @cache
@@ -95,9 +101,10 @@ def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
     from latentexp.config_tree import compose
 
     lam = "0" if loss == "ce" else "0.5"
-    spec = RunSpec.from_config(compose([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"]))
+    config = compose([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"])
+    spec = RunSpec.from_config(config, resolve_data=False)
     keys = (*ROW_KEYS, *([spec.lambda_key] if spec.lambda_key else []))
-    return {k: v for k, v in flatten(spec.identity).items() if k not in keys}
+    return {k: v for k, v in flatten(spec.identity).items() if k not in keys and not _provenance(k)}
 
 
 def collect_runs(paths: list[str | Path]) -> pd.DataFrame:

@@ -10,7 +10,6 @@ from latentexp.errors import ConfigError
 from latentexp.io import write_text
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
-from latentexp.report.collect import collect_runs
 from latentexp.report.comparisons import against_baseline
 from latentexp.report.render import to_latex, to_markdown
 from latentexp.report.tables import (
@@ -20,6 +19,7 @@ from latentexp.report.tables import (
     summary_table,
     sweep_tables,
 )
+from latentexp.results import load_runs
 
 log = logging.getLogger("latentexp")
 
@@ -34,12 +34,12 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
         raise ConfigError(f"unknown report format(s) {', '.join(sorted(unknown))}; choose from "
                           f"{', '.join(FORMATS)} (e.g. --format md,tex).")
     out_dir = Path(out_dir)
-    runs = collect_runs(paths)
+    runs = load_runs(paths)
     written = []
     if with_figures:  # first: Fig. 2 may analyse runs, whose cluster quality the tables then show
         written += _figures(runs, out_dir / "figures", seeds, tsne)
         if tsne:  # a computed t-SNE also wrote its run's analysis.json
-            runs = collect_runs(paths)
+            runs = load_runs(paths)
     cells = against_baseline(summarise_cells(runs, seeds), runs)
     best = best_cells(cells)
     tables = sweep_tables(cells)

@@ -24,6 +24,7 @@ from latentexp.report.tables import (
     setup_key,
     setup_title,
 )
+from latentexp.results import load_history
 from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
@@ -89,12 +90,7 @@ def _finish(fig: Figure, ax, out_dir: Path, name: str, title: str, legend_size: 
 
 
 def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
-    frames = []
-    for run_dir in run_dirs:
-        path = RunDir(run_dir).history
-        if path.exists():
-            frames.append(pd.read_csv(path))
-    return frames
+    return [load_history(run_dir) for run_dir in run_dirs if RunDir(run_dir).history.exists()]
 
 
 def _mean_by_epoch(frames: list[pd.DataFrame], column: str) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from latentexp.data import DeviceData, load_device_data
+from latentexp.data.identity import check_data_unchanged
 from latentexp.errors import ConfigError, DataError
 from latentexp.metrics import classification_metrics, silhouette
 from latentexp.runtime import configure_backends, device_name, resolve_device, versions
@@ -54,6 +55,8 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     device = resolve_device(config["device"])
     configure_backends(device)
     data = load_device_data(config["dataset"], spec.seed, device, bool(config["trainer"]["channels_last"]))
+    if spec.data_fingerprint is not None:
+        check_data_unchanged(config["dataset"], spec.data_fingerprint)
     trainer = build_trainer(spec, data, device, files)
 
     lock = files.lock()  # creates the run directory

@@ -49,7 +49,7 @@ def composed(overrides: tuple[str, ...]) -> DictConfig:
 
 
 def make_spec(*overrides: str) -> RunSpec:
-    return RunSpec.from_config(composed(tuple(overrides)))
+    return RunSpec.from_config(composed(tuple(overrides)), resolve_data=False)  # synthetic data
 
 
 def make_trainer(data: DeviceData, *overrides: str, loss="latent_boost", lam=0.5, seed=0, model="cnn",

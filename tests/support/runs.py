@@ -21,7 +21,7 @@ def run_config(loss: str, lam: float, seed: int, dataset: str = "fashion_mnist",
 def write_run(root: Path, config: dict, status: str = "finished", **metrics) -> Path:
     """A run directory as `latentexp train` leaves it: spec.json for a started run, result.json
     with the spec for a finished or failed one."""
-    spec = RunSpec.from_config({**config, "output_root": str(root)})  # not part of the identity
+    spec = RunSpec.from_config({**config, "output_root": str(root)}, resolve_data=False)  # hand-written
     spec.files.path.mkdir(parents=True, exist_ok=True)
     spec.files.spec_file.write_text(json.dumps(spec.to_json()))
     if status != "started":
@@ -64,7 +64,7 @@ def hand_written_sweep(root: Path) -> Path:
     write_run(root, run_config("triplet", 0.5, 0), status="started")
     for seed, acc in enumerate((87.0, 87.5, 88.0)):  # a head-replacing loss: no λ
         finished(root, "arcface", 0.75, seed, acc, val=acc)
-    analysed = root / "runs" / RunSpec.from_config(run_config("ce", 0.0, 0)).name
+    analysed = root / "runs" / RunSpec.from_config(run_config("ce", 0.0, 0), resolve_data=False).name
     analysis = {"gmm_covariance": "diag", "kmeans": {"hungarian_accuracy": 0.8, "ari": 0.6, "v_measure": 0.7},
                 "gmm": {"hungarian_accuracy": 0.75, "ari": 0.55, "v_measure": 0.65},
                 "true_labels": {"silhouette": 0.3, "davies_bouldin": 1.5, "calinski_harabasz": 1234.5}}

@@ -1,0 +1,93 @@
+"""Content fingerprints of the files a run's data comes from, for the run identity: a run never
+reuses, resumes or averages in a result computed on other bytes.
+
+A file's SHA-256 is computed once and cached by its resolved path, size and modification time
+(``$LATENTEXP_CACHE``, else ``$XDG_CACHE_HOME/latentexp``, else ``~/.cache/latentexp``), so a
+later run only stats its files. A cache that cannot be written costs the hashing, nothing else.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from latentexp.io import write_json
+
+CACHE_FILE = "file_digests.json"
+CHUNK = 1 << 20
+
+_memory: dict[str, dict] = {}  # this process's digests: path -> {size, mtime_ns, sha256}
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("LATENTEXP_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "latentexp"
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_cache() -> dict[str, dict]:
+    try:
+        with open(cache_dir() / CACHE_FILE) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def file_digests(paths: list[Path]) -> dict[Path, str]:
+    """The SHA-256 of each file, from the cache where its size and modification time match."""
+    out: dict[Path, str] = {}
+    stored: dict[str, dict] | None = None
+    fresh = {}
+    for path in paths:
+        key = str(path.resolve())
+        size, mtime = _stamp(path)
+        entry = _memory.get(key)
+        if entry is None or (entry["size"], entry["mtime_ns"]) != (size, mtime):
+            stored = _read_cache() if stored is None else stored
+            entry = stored.get(key)
+        if not isinstance(entry, dict) or (entry.get("size"), entry.get("mtime_ns")) != (size, mtime):
+            entry = {"size": size, "mtime_ns": mtime, "sha256": _sha256(path)}
+            fresh[key] = entry
+        _memory[key] = entry
+        out[path] = entry["sha256"]
+    if fresh:
+        _write_cache(fresh)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_cache(fresh: dict[str, dict]) -> None:
+    """Merge the new digests into the cache file (atomically; a lost race loses cache entries only)."""
+    with contextlib.suppress(OSError):  # a read-only home: the digests are computed again next time
+        write_json(cache_dir() / CACHE_FILE, {**_read_cache(), **fresh})
+
+
+def fingerprint(files: dict[str, Path]) -> str:
+    """One fingerprint of named files (name -> path): their names and contents, in name order.
+    The names are what the loader calls them (``train-images-idx3-ubyte.gz``, a class folder and
+    file name), so a moved copy of the same files has the same fingerprint."""
+    digests = file_digests(list(files.values()))
+    combined = hashlib.sha256()
+    for name in sorted(files):
+        combined.update(f"{name}\0{digests[files[name]]}\n".encode())
+    return "sha256:" + combined.hexdigest()[:20]
+

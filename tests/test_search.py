@@ -1,0 +1,63 @@
+"""Search, not only grids: Hydra's Optuna sweeper maximises the best validation accuracy, a trial
+latentexp refuses is a failed trial and the study goes on, and the trials are ordinary runs."""
+
+import json
+
+import pytest
+from support.helpers import result_files
+
+from latentexp.cli import main
+
+pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the search extra")
+
+TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100", "trainer.batch_size=32",
+        "device=cpu", "hydra.launcher.n_jobs=1")
+
+
+def cli(*argv: str) -> int:
+    try:
+        main(list(argv))
+    except SystemExit as stop:
+        return 0 if stop.code is None else stop.code
+    return 0
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch, data_root):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
+    return tmp_path
+
+
+def results(root):
+    return [json.loads(path.read_text()) for path in result_files(root)]
+
+
+def test_a_refused_trial_fails_and_the_search_goes_on(here, capfd):
+    # Grid sampling of three choices: exactly three trials, one of them λ = 1.5 (outside [0, 1]).
+    code = cli("train", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid",
+               "hydra.sweeper.n_trials=3", "loss=latent_boost", "lambda=choice(0.25,1.5,0.75)", *TINY)
+    err = capfd.readouterr().err
+    assert code == 0, err
+    assert "lambda" in err and "this trial failed; the search goes on" in err
+    done = results(here / "outputs")
+    assert sorted(r["spec"]["lambda"] for r in done) == [0.25, 0.75]
+    assert all(r["status"] == "finished" for r in done)
+    assert cli("status", "outputs") == 0 and "2 runs" in capfd.readouterr().out
+    assert cli("report", "outputs", "--no-figures") == 0
+
+
+def test_the_preset_searches_lambda_and_t_and_resumes_as_the_same_trials(here, capfd):
+    search = ("train", "-m", "hparams_search=latent_boost_lambda", "hydra.sweeper.n_trials=2", *TINY)
+    assert cli(*search) == 0, capfd.readouterr().err
+    first = results(here / "outputs")
+    assert len(first) == 2 and {r["spec"]["loss"] for r in first} == {"latent_boost"}
+    lambdas = sorted(r["spec"]["lambda"] for r in first)
+    assert all(0.05 <= lam <= 0.95 for lam in lambdas) and lambdas[0] != lambdas[1]
+    assert all(0.80 <= r["spec"]["config"]["loss"]["T"] <= 0.99 for r in first)
+    assert "Directions: ['maximize']" in capfd.readouterr().out  # Hydra's log
+    # The same command proposes the same trials (the sampler is seeded): nothing trains again.
+    assert cli(*search) == 0
+    said = capfd.readouterr()
+    assert (said.out + said.err).count("already finished") == 2
+    assert results(here / "outputs") == first
