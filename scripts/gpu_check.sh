@@ -29,12 +29,12 @@ if [ "${GPU_CHECK_SHORT:-0}" = 1 ]; then  # the same commands, tiny, on the CPU
     device=cpu bench_device=cpu tests=(tests/test_accelerator_paths.py)
     bench_models=(ffnn) bench=(--quick --batch-size 32 --test-samples 64 --losses ce,magnet --vs-fp32)
     small=(dataset.limit_train=300 dataset.limit_test=100 trainer.max_epochs=1 seed=0 lambda=0,0.5)
-    job_counts=(1 2) job_seconds=20 test_cap=60 bench_cap=60
+    job_counts=(1 2) job_seconds=8 test_cap=60 bench_cap=60 fallback_jobs=1  # in-process: no start-up per job
 else
     device=auto bench_device=cuda tests=(tests)
     bench_models=(cnn vgg16 resnet50) bench=(--steps 30 --repeats 3 --losses ce,magnet,latent_boost,triplet --vs-fp32)
     small=()
-    job_counts=(1 4 8) job_seconds=50 test_cap=100 bench_cap=60
+    job_counts=(1 4 8) job_seconds=50 test_cap=100 bench_cap=60 fallback_jobs=4
 fi
 
 exec 3>&1  # say() prints here, whatever a step's own output is redirected to
@@ -89,7 +89,8 @@ print(json.dumps(jobs, indent=2))
 PY
 done
 best=$($py -c 'import json, sys; j = json.load(open(sys.argv[1])); r = lambda k: j[k]["steady_epochs_per_hour"] or 0
-print(max(j, key=lambda k: (r(k), -int(k))) if any(map(r, j)) else 4)' "$out/jobs.json" 2>/dev/null || echo 4)
+print(max(j, key=lambda k: (r(k), -int(k))) if any(map(r, j)) else sys.argv[2])' "$out/jobs.json" "$fallback_jobs" \
+    2>/dev/null || echo "$fallback_jobs")
 
 say "4. paper_table2_fashion_mnist with $best jobs, for what is left of the budget"
 pack() {

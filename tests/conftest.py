@@ -29,7 +29,8 @@ if os.environ.get("LATENTEXP_TEST_NO_BF16"):  # the in-process suite as a CPU wi
 @pytest.fixture(autouse=True)
 def hydra_logging_stays_in_its_test():
     """Hydra configures logging when a test runs `latentexp train` in this process (a dry run even
-    disables every existing logger): put it back afterwards, as the end of a process would."""
+    disables every existing logger), and keeps its job config: put both back afterwards, as the end
+    of a process would."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
@@ -41,6 +42,11 @@ def hydra_logging_stays_in_its_test():
     for logger in logging.root.manager.loggerDict.values():
         if isinstance(logger, logging.Logger):
             logger.disabled = False
+    # Hydra's job config outlives main() in this process: a later run() would take its choices
+    # (its experiment names the MLflow experiment) as a new process never would.
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +85,15 @@ def compose_cfg(tmp_path, data_root):
                         "dataset.download=false", *overrides])
 
     return _compose
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch, data_root):
+    """For ``support.helpers.cli``: this test's tmp dir as the working directory, the test data."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    return tmp_path
 
 
 @pytest.fixture

@@ -12,10 +12,9 @@ import time
 import numpy as np
 import pytest
 import torch
-from support.helpers import make_trainer, synthetic_data
+from support.helpers import cli, make_trainer, synthetic_data
 from support.runs import finished
 
-from latentexp.cli import main
 from latentexp.errors import DataError
 from latentexp.losses import loss_names
 from latentexp.report import build_report
@@ -26,23 +25,6 @@ from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.trainer import LossNeverActed, TrainingDiverged
 
 TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100")
-
-
-def cli(*argv: str) -> int:
-    """``latentexp ARGV`` in this process; its exit code."""
-    try:
-        main(list(argv))
-    except SystemExit as stop:
-        return 0 if stop.code is None else stop.code
-    return 0
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch, data_root):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    return tmp_path
 
 
 # ---------------------------------------------------------------- 1. a loss that never acts

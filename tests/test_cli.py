@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -139,33 +137,6 @@ def test_experiment_presets_compose(tmp_path, cli_env, preset, dataset, model):
     assert out.returncode == 0, out.stderr
     assert f"name: {dataset}" in out.stdout and f"name: {model}" in out.stdout
     assert "lambda: 0.75" in out.stdout
-
-
-def test_killed_run_resumes_to_the_same_result(tmp_path, cli_env):
-    args = ["train", "loss=latent_boost", "trainer.max_epochs=6", "dataset.limit_train=600",
-            "trainer.batch_size=32", "device=cpu"]
-    reference = latentexp([*args, "output_root=ref"], cli_env, tmp_path)
-    assert reference.returncode == 0, reference.stderr
-
-    proc = subprocess.Popen([sys.executable, "-m", "latentexp", *args, "output_root=killed"], env=cli_env,
-                            cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while not list((tmp_path / "killed").glob("runs/*/checkpoint.pt")) and time.time() < deadline:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # mid-training, right after the first checkpoint
-    proc.wait()
-    assert not result_files(tmp_path / "killed"), "the run finished before it could be killed"
-
-    resumed = latentexp([*args, "output_root=killed"], cli_env, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming from" in resumed.stdout + resumed.stderr
-    (ref,), (res,) = result_files(tmp_path / "ref"), result_files(tmp_path / "killed")
-    assert ref.parent.name == res.parent.name
-    a, b = json.loads(ref.read_text()), json.loads(res.read_text())
-    for key in ("test_accuracy", "test_micro_f1", "test_macro_f1", "val_accuracy_best", "best_epoch",
-                "epochs_run", "silhouette_test", "pca_components"):
-        assert a[key] == b[key], key
 
 
 def test_wheel_ships_the_config_tree(tmp_path):

@@ -85,7 +85,8 @@ def sweep_process(args, env, cwd, **kwargs) -> subprocess.Popen:
 def test_a_killed_sweep_leaves_no_job_running_and_the_same_command_finishes_it(tmp_path, cli_env):
     """The default launcher: one job per core with one thread each (on 2 cores, 2 × 1); killed
     with SIGKILL while its jobs train, then the same command resumes them."""
-    sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=40", *SMALL]
+    # 10 epochs: none can finish before the kill (an epoch each), and the resumed ones end soon after.
+    sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=10", *SMALL]
     at_once, threads = plan_workers(3, None, None, machine_cores(), 0)
     proc = sweep_process(sweep, cli_env, tmp_path)
     root = tmp_path / "outputs"

@@ -4,29 +4,12 @@ latentexp refuses is a failed trial and the study goes on, and the trials are or
 import json
 
 import pytest
-from support.helpers import result_files
-
-from latentexp.cli import main
+from support.helpers import cli, result_files
 
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the search extra")
 
 TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100", "trainer.batch_size=32",
         "device=cpu", "hydra.launcher.n_jobs=1")
-
-
-def cli(*argv: str) -> int:
-    try:
-        main(list(argv))
-    except SystemExit as stop:
-        return 0 if stop.code is None else stop.code
-    return 0
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch, data_root):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
-    return tmp_path
 
 
 def results(root):

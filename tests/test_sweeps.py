@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.helpers import latentexp
+from support.helpers import cli, latentexp
 
 from latentexp.report.published import APPENDIX_TABLES as APPENDIX
 from latentexp.report.published import PAPER_MODELS as PAPER_SETUPS
@@ -71,42 +71,43 @@ def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(tmp_path, cli_env
 
 
 @pytest.mark.slow
-def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(tmp_path, cli_env):
-    """2 λ × 2 seeds × 1 epoch on a slice of the real Fashion-MNIST (Debian package), via the preset."""
-    env = {k: v for k, v in cli_env.items() if k != "LATENTEXP_DATA"}  # the real data
+def test_real_tiny_multirun_then_report_and_analyze_and_rerun_trains_nothing(here, monkeypatch, capfd):
+    """2 λ × 2 seeds × 1 epoch on a slice of the real Fashion-MNIST (Debian package), via the preset.
+    In this process: the console script in a subprocess is tests/test_cli.py's."""
+    monkeypatch.delenv("LATENTEXP_DATA")  # the real data
     # One job at a time, in the sweep's process: jobs side by side are tests/test_launcher.py's.
     sweep = ["train", "-m", "experiment=example_fashion_mnist", "loss=magnet", "lambda=0,0.5", "seed=0,1",
              "hydra.launcher.n_jobs=1",
              "trainer.max_epochs=1", "dataset.limit_train=1000", "dataset.limit_test=500", "device=cpu"]
-    out = latentexp(sweep, env, tmp_path)
-    assert out.returncode == 0, out.stderr
-    results = sorted((tmp_path / "outputs").glob("runs/*/result.json"))
+    assert cli(*sweep) == 0, capfd.readouterr().err
+    results = sorted((here / "outputs").glob("runs/*/result.json"))
     assert len(results) == 4
     losses = sorted(json.loads(r.read_text())["spec"]["loss"] for r in results)
     assert losses == ["ce", "ce", "magnet", "magnet"]
     stamps = {r: r.stat().st_mtime_ns for r in results}
 
-    report = latentexp(["report", "outputs", "--out", "report"], env, tmp_path)
-    assert report.returncode == 0, report.stderr
-    assert re.search(r"\| Baseline \| 0 \| \d+\.\d\d ± \d+\.\d\d \| .* \| 2 \|", report.stdout), report.stdout
-    assert re.search(r"\| Magnet \| 0\.5 \| \d+\.\d\d ± \d+\.\d\d \|", report.stdout), report.stdout
-    figures = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
+    capfd.readouterr()
+    assert cli("report", "outputs", "--out", "report") == 0
+    report = capfd.readouterr().out
+    assert re.search(r"\| Baseline \| 0 \| \d+\.\d\d ± \d+\.\d\d \| .* \| 2 \|", report), report
+    assert re.search(r"\| Magnet \| 0\.5 \| \d+\.\d\d ± \d+\.\d\d \|", report), report
+    figures = {p.name for p in (here / "report" / "figures").iterdir()}
     for stem in ("accuracy_vs_lambda", "training_curves", "tsne"):
         assert {f"{stem}_fashion_mnist-cnn.png", f"{stem}_fashion_mnist-cnn.pdf"} <= figures, stem
     assert {"report.md", "report.tex", "runs.csv", "cells.csv", "best.csv"} <= {
-        p.name for p in (tmp_path / "report").iterdir()}
+        p.name for p in (here / "report").iterdir()}
 
     run_dir = results[0].parent
-    analysis = latentexp(["analyze", str(run_dir), "--no-tsne"], env, tmp_path)
-    assert analysis.returncode == 0 and "kmeans" in analysis.stdout, analysis.stderr
-    assert "Cluster quality" in latentexp(["report", "outputs", "--no-figures"], env, tmp_path).stdout
+    assert cli("analyze", str(run_dir), "--no-tsne") == 0 and "kmeans" in capfd.readouterr().out
+    assert cli("report", "outputs", "--no-figures") == 0 and "Cluster quality" in capfd.readouterr().out
 
-    again = latentexp(sweep, env, tmp_path)
-    assert again.returncode == 0 and again.stderr.count("not training again") + \
-        again.stdout.count("not training again") == 4
+    assert cli(*sweep) == 0
+    said = capfd.readouterr()
+    assert (said.out + said.err).count("not training again") == 4
     assert {r: r.stat().st_mtime_ns for r in results} == stamps
-    dry = latentexp([*sweep, "--dry-run"], env, tmp_path)
-    assert "4 distinct runs: 4 finished" in dry.stdout, dry.stdout
+    assert cli(*sweep, "--dry-run") == 0
+    dry = capfd.readouterr().out
+    assert "4 distinct runs: 4 finished" in dry, dry
 
 
 # Another job: takes the run's lock and holds it. lock.py is loaded on its own (no torch import),

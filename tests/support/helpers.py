@@ -114,3 +114,16 @@ def cli_environment(data_root: Path) -> dict:
 
 def result_files(root: Path) -> list[Path]:
     return sorted(root.glob("runs/*/result.json"))
+
+
+def cli(*argv: str) -> int:
+    """``latentexp ARGV`` in this process (no interpreter start-up, no torch import); its exit code.
+    Subprocesses are for what only a process shows: signals, kills, the console script."""
+    from latentexp.cli import main
+
+    try:
+        main(list(argv))
+    except SystemExit as stop:
+        return 0 if stop.code is None else stop.code
+    return 0
+
