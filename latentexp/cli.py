@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
+from latentexp.launcher import jobs_at_once
 from latentexp.spec import register_resolvers
 
 USAGE = """usage: latentexp COMMAND [ARGS]
@@ -41,14 +42,8 @@ Runs are written to outputs/runs/<dataset>-<model>-<loss>-lam<λ>-seed<seed>-<ha
 register_resolvers()
 
 
-def _jobs_at_once(n_jobs) -> int:
-    from latentexp.launcher import jobs_at_once
-
-    return jobs_at_once(n_jobs)
-
-
 if not OmegaConf.has_resolver("latentexp_jobs_at_once"):  # OPTUNA_SETTINGS' trials at a time
-    OmegaConf.register_new_resolver("latentexp_jobs_at_once", _jobs_at_once)
+    OmegaConf.register_new_resolver("latentexp_jobs_at_once", jobs_at_once)
 
 
 def report_error(err: LatentexpError) -> None:

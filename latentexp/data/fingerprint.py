@@ -45,6 +45,11 @@ def _read_cache() -> dict[str, dict]:
         return {}
 
 
+def _matches(entry, stamp: tuple[int, int]) -> bool:
+    """A cached digest that is still the file's: same size and modification time."""
+    return isinstance(entry, dict) and (entry.get("size"), entry.get("mtime_ns")) == stamp
+
+
 def file_digests(paths: list[Path]) -> dict[Path, str]:
     """The SHA-256 of each file, from the cache where its size and modification time match."""
     out: dict[Path, str] = {}
@@ -52,13 +57,13 @@ def file_digests(paths: list[Path]) -> dict[Path, str]:
     fresh = {}
     for path in paths:
         key = str(path.resolve())
-        size, mtime = _stamp(path)
+        stamp = _stamp(path)
         entry = _memory.get(key)
-        if entry is None or (entry["size"], entry["mtime_ns"]) != (size, mtime):
+        if not _matches(entry, stamp):  # this process has not seen it as it is: the cache file
             stored = _read_cache() if stored is None else stored
             entry = stored.get(key)
-        if not isinstance(entry, dict) or (entry.get("size"), entry.get("mtime_ns")) != (size, mtime):
-            entry = {"size": size, "mtime_ns": mtime, "sha256": _sha256(path)}
+        if not _matches(entry, stamp):
+            entry = {"size": stamp[0], "mtime_ns": stamp[1], "sha256": _sha256(path)}
             fresh[key] = entry
         _memory[key] = entry
         out[path] = entry["sha256"]
