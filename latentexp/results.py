@@ -20,8 +20,9 @@ def load_runs(paths: str | Path | list[str | Path]) -> pd.DataFrame:
     ``settings`` (the whole identity, flattened), the metrics of result.json (``test_accuracy``,
     ``test_micro_f1``, ``test_macro_f1``, ``val_accuracy_best``, ``epochs_run``, ``best_epoch``,
     ``epoch_seconds_mean``, ``train_seconds``, ``silhouette_test``; None until finished),
-    ``cluster.<kmeans|gmm|true_labels>.<metric>`` where `latentexp analyze` ran, ``precision``
-    and ``code`` (the latentexp version and revision)."""
+    ``cluster.<kmeans|gmm|true_labels>.<metric>`` where `latentexp analyze` ran, ``precision``,
+    ``class_names`` (label i's name, where the run recorded them) and ``code`` (the latentexp
+    version and revision)."""
     from latentexp.report.collect import collect_runs
 
     return collect_runs([paths] if isinstance(paths, (str, Path)) else list(paths))

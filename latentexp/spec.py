@@ -32,7 +32,9 @@ from latentexp.rundir import RunDir
 
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
 # so that a new version never reuses, resumes or averages in a run of an older one.
-FORMAT_VERSION = 4  # 4: the data's fingerprint and the user's code in the identity
+# 4: the data's fingerprint and the user's code in the identity; 5: datasets are _target_ nodes
+# (latentexp.data.datasets), a pretrained weights file is fingerprinted like the data
+FORMAT_VERSION = 5
 
 BASELINE_LOSS = "ce"
 
@@ -41,7 +43,9 @@ NON_IDENTITY_KEYS = (
     "device",
     "output_root",
     "dataset.root",
+    "dataset.path",  # where an .npz is: its content is the data fingerprint
     "dataset.download",
+    "model.pretrained",  # where a weights file is: its content is the identity's "weights"
     "trainer.progress",
     "trainer.eval_batch_size",  # evaluation in chunks: the same predictions whatever their size
     "trainer.gradient_diagnostics_every",  # a probe beside the step: the same results with it or not
@@ -107,6 +111,11 @@ class RunSpec:
             from latentexp.data.identity import data_fingerprint  # the data stack: only where a run is named
 
             identity["data"] = data_fingerprint(config["dataset"])
+            weights = config["model"].get("pretrained")
+            if weights:
+                from latentexp.data.fingerprint import fingerprint
+
+                identity["weights"] = fingerprint({"weights": Path(weights).expanduser()})
         code = user_code(config)
         if code:
             identity["code"] = code

@@ -12,7 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 from latentexp.errors import ConfigError
 from latentexp.trackers import check_trackers
 
-DATASETS = ("fashion_mnist", "cifar10", "cifar100", "mnist", "svhn")
 # Constructor arguments the trainer passes to a model (from the data).
 MODEL_CONTEXT = ("in_channels", "image_size", "num_classes")
 
@@ -52,11 +51,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check(cfg, "seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
     _check(cfg, "device", lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v),
            "one of auto, cpu, cuda, cuda:N")
-    _check(cfg, "dataset.name", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}")
-    for key in ("dataset.limit_train", "dataset.limit_test"):
-        _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
-    _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
-    _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
+    _validate_dataset(cfg)
     _validate_trainer(cfg)
     _validate_optimization(cfg)
     _validate_model(cfg)
@@ -66,7 +61,7 @@ def validate_config(cfg: DictConfig) -> None:
 
 def _check_no_unknown_keys(cfg: DictConfig) -> None:
     """A key that no config uses (``+foo=1``) would change the run's hash and nothing else."""
-    from latentexp.config_tree import config_groups, group_option, root_config
+    from latentexp.config_tree import config_groups, root_config
 
     root = root_config()
     known = {str(k) for k in root if k not in ("defaults", "hydra")} | set(config_groups()) | {"hydra"}
@@ -76,11 +71,25 @@ def _check_no_unknown_keys(cfg: DictConfig) -> None:
                           f"would only change the run's name. Remove +{unknown[0]}=...; the settings are "
                           f"{', '.join(sorted(known - {'hydra', 'experiment'}))} and their keys "
                           f"(`latentexp train --cfg job`).")
-    if cfg.dataset.get("name") in config_groups()["dataset"]:
-        unknown = sorted(set(cfg.dataset) - set(group_option("dataset", cfg.dataset.name)))
-        if unknown:
-            raise ConfigError(f"dataset.{unknown[0]} is not a setting of dataset={cfg.dataset.name}; its "
-                              f"settings: {', '.join(group_option('dataset', cfg.dataset.name))}.")
+
+
+def _validate_dataset(cfg: DictConfig) -> None:
+    from latentexp.data.datasets import SPLIT_KEYS
+
+    _check_target(cfg, "dataset", context=(), trainer_keys=SPLIT_KEYS)
+    for key in ("dataset.limit_train", "dataset.limit_test"):
+        _check(cfg, key, lambda v: v is None or (_is_int(v) and v >= 2), "null or an integer >= 2")
+    _check(cfg, "dataset.val_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in (0, 1)")
+    _check(cfg, "dataset.augment", lambda v: isinstance(v, bool), "true or false")
+    for key in ("dataset.mean", "dataset.std"):
+        _check(cfg, key, lambda v: v is None or (len(v) > 0 and all(_is_number(x) for x in v)),
+               "null (computed from the training images) or a list with one number per channel")
+    _check(cfg, "dataset.std", lambda v: v is None or all(x > 0 for x in v), "positive numbers")
+    _check_if_set(cfg, "dataset.image_size", lambda v: v is None or (_is_int(v) and v >= 1) or (
+        len(v) == 2 and all(_is_int(x) and x >= 1 for x in v)), "null, a size such as 32, or [height, width]")
+    _check_if_set(cfg, "dataset.channels", lambda v: v in (None, 1, 3), "null, 1 or 3")
+    _check_if_set(cfg, "dataset.test_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0, "a number in "
+                                                                                           "(0, 1)")
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
@@ -101,11 +110,7 @@ def _validate_trainer(cfg: DictConfig) -> None:
            "null (no early stopping) or a non-negative integer")
     _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
     _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
-    if cfg.trainer.sampler == "m_per_class":
-        from latentexp.data.samplers import check_m_per_class
-        from latentexp.data.sources import class_count
-
-        check_m_per_class(class_count(cfg.dataset), cfg.trainer.batch_size, cfg.trainer.m_per_class)
+    # m_per_class against the class count: once the data is read (train.build), before any work
 
 
 def _validate_optimization(cfg: DictConfig) -> None:
@@ -143,7 +148,12 @@ def _validate_optimization(cfg: DictConfig) -> None:
 
 
 def _validate_model(cfg: DictConfig) -> None:
-    _check_target(cfg, "model", context=MODEL_CONTEXT)
+    from latentexp.config_tree import constructor_arguments
+
+    cls = _check_target(cfg, "model", context=MODEL_CONTEXT)
+    check = getattr(cls, "check_settings", None)  # a class's own checks that need no data (models.named)
+    if check is not None:
+        check(**constructor_arguments(cfg.model))
 
 
 def _validate_loss(cfg: DictConfig) -> None:
@@ -208,10 +218,12 @@ def _target(cfg: DictConfig, group: str) -> type:
                           f"as those in conf/{group}/.") from None
 
 
-def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...]) -> type:
+def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...],
+                  trainer_keys: tuple[str, ...] = ()) -> type:
     """Every key of a ``_target_`` node is a constructor parameter of its class, of the type of that
-    parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes.
-    A ``name`` that is one of the group's option files must come with that file's class."""
+    parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes,
+    ``trainer_keys`` those it reads itself (never passed to the class). A ``name`` that is one of
+    the group's option files must come with that file's class."""
     from latentexp.config_tree import config_groups, group_option
 
     cls = _target(cfg, group)
@@ -225,8 +237,9 @@ def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...]) -> type
     takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in signature.values())
     settable = [n for n, p in signature.items() if n not in context and n != "self"
                 and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    settable += [k for k in trainer_keys if k not in settable]
     for key in cfg[group]:
-        if key in ("_target_", "name"):
+        if key in ("_target_", "name", *trainer_keys):
             continue
         if key in context:
             raise ConfigError(f"{group}.{key} comes from the data and the model, not from the config; "

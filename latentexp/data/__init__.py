@@ -1,12 +1,14 @@
 """Datasets as tensors on the run's device."""
 
-from latentexp.data.sources import RawDataset, load_raw
+from latentexp.data.datasets import build_source, load_raw
+from latentexp.data.raw import RawDataset
 from latentexp.data.splits import train_val_indices
 from latentexp.data.tensors import DeviceData, load_device_data, random_crop_flip
 
 __all__ = [
     "DeviceData",
     "RawDataset",
+    "build_source",
     "load_device_data",
     "load_raw",
     "random_crop_flip",

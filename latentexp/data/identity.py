@@ -4,8 +4,8 @@ is named; and the check, once they are read, that they are still those files."""
 
 from __future__ import annotations
 
+from latentexp.data.datasets import data_files, load_raw
 from latentexp.data.fingerprint import fingerprint
-from latentexp.data.sources import data_files, load_raw
 from latentexp.errors import DataError
 
 

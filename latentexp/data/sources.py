@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from latentexp.data.idx import read_idx
+from latentexp.data.raw import RawDataset
 from latentexp.errors import DataError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -24,31 +24,6 @@ FASHION_MNIST_FILES = {
     "test_x": "t10k-images-idx3-ubyte",
     "test_y": "t10k-labels-idx1-ubyte",
 }
-
-
-@dataclass
-class RawDataset:
-    train_x: np.ndarray  # uint8, (N, C, H, W)
-    train_y: np.ndarray  # int64, (N,)
-    test_x: np.ndarray
-    test_y: np.ndarray
-    num_classes: int
-    source: str  # where the data was read from
-
-    def __post_init__(self) -> None:
-        for split in ("train", "test"):
-            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-            if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
-                raise DataError(
-                    f"The {split} split in {self.source} has images of shape {x.shape} and labels "
-                    f"of shape {y.shape}; expected (N, C, H, W) images and N labels. Fetch the "
-                    "dataset again."
-                )
-            if y.min() < 0 or y.max() >= self.num_classes:
-                raise DataError(
-                    f"The {split} labels in {self.source} fall outside 0..{self.num_classes - 1}. "
-                    "Fetch the dataset again."
-                )
 
 
 def data_roots(root: str | None) -> list[Path]:
@@ -78,6 +53,10 @@ def _idx_file(directory: Path, stem: str) -> Path | None:
             return candidate
     return None
 
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot"]
+DIGITS = [str(d) for d in range(10)]
 
 # name -> (subfolders searched under each data root, torchvision class, how to get it)
 IDX_DATASETS = {
@@ -140,6 +119,7 @@ def load_idx_dataset(name: str, root: str | None = None, download: bool = True) 
         test_y=arrays["test_y"].astype(np.int64),
         num_classes=10,
         source=str(found["train_x"].parent),
+        class_names=FASHION_MNIST_CLASSES if name == "fashion_mnist" else DIGITS,
     )
 
 
@@ -224,18 +204,24 @@ def load_cifar(
             ) from None
         x = np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 3, 1, 2))
         y = np.asarray(ds.targets, dtype=np.int64)
+        names = list(ds.classes)
         if name == "cifar100" and label_set == "coarse":
-            y = _cifar100_coarse(found / folder, train)
+            y, names = _cifar100_coarse(found / folder, train)
         splits[train] = (x, y)
-    num_classes = class_count({"name": name, "label_set": label_set})
-    return RawDataset(*splits[True], *splits[False], num_classes=num_classes, source=str(found / folder))
+    return RawDataset(*splits[True], *splits[False], num_classes=len(names), source=str(found / folder),
+                      class_names=names)
 
 
-def _cifar100_coarse(folder: Path, train: bool) -> np.ndarray:
-    # torchvision reads only the fine labels; the same pickle holds the 20 superclasses.
+def _cifar100_coarse(folder: Path, train: bool) -> tuple[np.ndarray, list[str]]:
+    # torchvision reads only the fine labels; the same pickles hold the 20 superclasses and their names.
     with open(folder / ("train" if train else "test"), "rb") as f:
         entry = pickle.load(f, encoding="latin1")
-    return np.asarray(entry["coarse_labels"], dtype=np.int64)
+    try:
+        with open(folder / "meta", "rb") as f:
+            names = list(pickle.load(f, encoding="latin1")["coarse_label_names"])
+    except (OSError, KeyError, pickle.UnpicklingError, EOFError):
+        names = [f"superclass {i}" for i in range(20)]
+    return np.asarray(entry["coarse_labels"], dtype=np.int64), names
 
 
 SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
@@ -271,52 +257,4 @@ def load_svhn(root: str | None = None, download: bool = True, verify_md5: bool =
             raise DataError(f"{found / (split + '_32x32.mat')} is incomplete or corrupt: {e} Delete it "
                             "and fetch the dataset again.") from None
         splits += [np.ascontiguousarray(ds.data, dtype=np.uint8), np.asarray(ds.labels, dtype=np.int64)]
-    return RawDataset(*splits, num_classes=10, source=str(found))
-
-
-def data_files(dataset_cfg) -> dict[str, Path] | None:
-    """The files ``load_raw`` reads for this config, by the names the loader gives them; None where
-    they are not there (yet): ``load_raw`` then downloads them or says what is missing."""
-    name, root = dataset_cfg["name"], dataset_cfg.get("root")
-    if name in IDX_DATASETS:
-        found = _find_idx_files(idx_dirs(name, root))
-        return {path.name: path for path in found.values()} if found else None
-    if name in CIFAR_FOLDERS:
-        folder = CIFAR_FOLDERS[name]
-        base = next((r / folder for r in data_roots(root) if (r / folder).is_dir()), None)
-        cls = _torchvision_cifar(name, True)
-        names = [f for f, _ in (*cls.train_list, *cls.test_list)] + [cls.meta["filename"]]
-        files = {f"{folder}/{f}": base / f for f in names} if base else {}
-        return files if files and all(p.is_file() for p in files.values()) else None
-    if name == "svhn":
-        candidates = [d for r in data_roots(root) for d in (r / "svhn", r)]
-        found = next((d for d in candidates if all((d / f).is_file() for f in SVHN_FILES)), None)
-        return {f: found / f for f in SVHN_FILES} if found else None
-    return None
-
-
-def class_count(dataset_cfg) -> int:
-    """How many classes a dataset config has (known before any data is read)."""
-    if dataset_cfg["name"] == "cifar100":
-        return 20 if dataset_cfg.get("label_set", "fine") == "coarse" else 100
-    return 10
-
-
-def load_raw(dataset_cfg) -> RawDataset:
-    """Dispatch on ``dataset.name``."""
-    name = dataset_cfg["name"]
-    root, download = dataset_cfg.get("root"), bool(dataset_cfg.get("download", True))
-    if name in IDX_DATASETS:
-        return load_idx_dataset(name, root, download)
-    if name == "svhn":
-        return load_svhn(root, download, verify_md5=bool(dataset_cfg.get("verify_md5", True)))
-    if name in CIFAR_FOLDERS:
-        return load_cifar(
-            name,
-            root,
-            download,
-            verify_md5=bool(dataset_cfg.get("verify_md5", True)),
-            label_set=str(dataset_cfg.get("label_set", "fine")),
-        )
-    valid = [*IDX_DATASETS, *CIFAR_FOLDERS, "svhn"]
-    raise DataError(f"Unknown dataset {name!r}; valid: {', '.join(valid)}.")
+    return RawDataset(*splits, num_classes=10, source=str(found), class_names=DIGITS)

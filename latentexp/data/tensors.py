@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from latentexp.data.datasets import load_raw
+from latentexp.data.memory import check_fits
 from latentexp.data.samplers import m_per_class_batches, random_batches
-from latentexp.data.sources import load_raw
 from latentexp.data.splits import train_val_indices
 from latentexp.errors import ConfigError
 
@@ -32,6 +33,13 @@ class DeviceData:
     source: str
     channels_last: bool = False
     augment: bool = False  # random crop and flip of training batches (dataset.augment)
+    class_names: list[str] | None = None
+
+    def describe(self) -> dict:
+        """What result.json records of the data: image shape, classes and the normalisation used."""
+        return {"source": self.source, "shape": [self.in_channels, *self.image_size],
+                "num_classes": self.num_classes, "class_names": self.class_names,
+                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
     @property
     def in_channels(self) -> int:
@@ -93,23 +101,47 @@ def limited_test_indices(n: int, limit: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(TEST_SUBSET_SEED).permutation(n)[:limit])
 
 
+def training_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of uint8 images, scaled to [0, 1] (float64 sums in
+    chunks: exact enough, and no float copy of the whole split)."""
+    total = np.zeros(images.shape[1])
+    squares = np.zeros(images.shape[1])
+    for start in range(0, len(images), 4096):
+        chunk = images[start:start + 4096].astype(np.float64) / 255.0
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += (chunk**2).sum(axis=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return mean.tolist(), np.where(std > 0, std, 1.0).tolist()
+
+
 def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last: bool = False) -> DeviceData:
     raw = load_raw(dataset_cfg)
     limit = dataset_cfg.get("limit_train")
     train_idx, val_idx = train_val_indices(raw.train_y, seed, float(dataset_cfg["val_fraction"]), limit)
-
     test_idx = limited_test_indices(len(raw.test_y), dataset_cfg.get("limit_test"))
+    per_image = int(np.prod(raw.train_x.shape[1:]))
+    needed = (len(train_idx) + len(val_idx) + len(test_idx)) * per_image
+    check_fits(needed, f"{raw.source} (its splits)", device)
 
     def put(a):
         return torch.from_numpy(a).to(device)
 
     c = raw.train_x.shape[1]
-    mean = torch.tensor(list(dataset_cfg["mean"]), dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(list(dataset_cfg["std"]), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    # Not given: computed from the source's whole training split, the same for every run seed (the
+    # validation share is part of it; the test split never is).
+    mean_values, std_values = dataset_cfg.get("mean"), dataset_cfg.get("std")
+    if mean_values is None or std_values is None:
+        computed = training_statistics(raw.train_x)
+        mean_values = computed[0] if mean_values is None else mean_values
+        std_values = computed[1] if std_values is None else std_values
+    mean = torch.tensor(list(mean_values), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(list(std_values), dtype=torch.float32, device=device).view(1, -1, 1, 1)
     if mean.shape[1] not in (1, c) or std.shape[1] not in (1, c):
         raise ConfigError(
             f"dataset.mean/std have {mean.shape[1]}/{std.shape[1]} values but the images have {c} "
-            "channels: give one value per channel."
+            "channels: give one value per channel (or null to compute them)."
         )
     return DeviceData(
         train_x=put(raw.train_x[train_idx]),
@@ -124,4 +156,5 @@ def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last
         source=raw.source,
         channels_last=channels_last,
         augment=bool(dataset_cfg["augment"]),
+        class_names=raw.class_names,
     )

@@ -56,6 +56,7 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     code = [versions.get("latentexp"), versions.get("latentexp_revision")]
     row["code"] = " ".join(filter(None, code)) or None
     row["precision"] = (result or {}).get("precision")  # bf16, tf32 or fp32; absent before format 3
+    row["class_names"] = ((result or {}).get("data") or {}).get("class_names")  # absent before format 5
     if row["status"] == "finished" and files.analysis.exists():
         analysis = json.loads(files.analysis.read_text())
         for part in CLUSTER_PARTS:
@@ -86,9 +87,11 @@ def _has_paper_settings(row: dict) -> bool:
 
 
 def _provenance(key: str) -> bool:
-    """Identity keys that say which run format, data files and user code a run came from, not
-    which setup of the paper it is (the same setup in format 3 and 4, or on a copy of the data)."""
-    return key in ("format", "data") or key.startswith("code.")
+    """Identity keys that say which run format, data files, weights and user code a run came from,
+    not which setup of the paper it is (the same setup in formats 3 to 5, or on a copy of the data).
+    A built-in dataset's class follows from its name (validation holds them together), and runs
+    before format 5 did not record it."""
+    return key in ("format", "data", "weights", "dataset._target_") or key.startswith("code.")
 
 
 @cache

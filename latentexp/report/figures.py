@@ -198,7 +198,13 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
         axes = np.atleast_1d(fig.subplots(1, len(panels)))
         for ax, (cell, trial, (points, labels)) in zip(axes, panels, strict=False):
             cmap = "tab10" if labels.max() < 10 else "tab20"
-            ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=cmap, s=1.5, linewidths=0, rasterized=True)
+            dots = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=cmap, s=1.5, linewidths=0,
+                              rasterized=True)
+            names = trial.get("class_names")
+            if isinstance(names, list) and len(names) <= 20:  # the classes by name, where the run has them
+                handles, _ = dots.legend_elements(num=None)
+                ax.legend(handles, [names[int(v)] for v in np.unique(labels)], fontsize=6, markerscale=0.6,
+                          loc="best", framealpha=0.6)
             lam = "" if cell["loss"] == "ce" or lambda_text(cell["lambda"]) == "—" else \
                 f", λ = {lambda_text(cell['lambda'])}"
             name = DISPLAY_NAMES.get(cell["loss"], cell["loss"])

@@ -97,7 +97,8 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
              device, trainer.precision, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
 
     base = {"spec": spec.to_json(), "device": device_name(device), "precision": trainer.precision,
-            "threads": trainer.threads, "versions": versions(), "data_source": data.source}
+            "threads": trainer.threads, "versions": versions(), "data_source": data.source,
+            "data": data.describe()}
     started = time.perf_counter()
     try:
         with _out_of_memory_as_advice(config, "training"):

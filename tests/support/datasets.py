@@ -95,3 +95,50 @@ def write_svhn(directory: Path, n_train: int = 60, n_test: int = 30, seed: int =
         savemat(directory / f"{split}_32x32.mat",
                 {"X": images, "y": np.where(digits == 0, 10, digits).reshape(-1, 1).astype(np.uint8)})
     return directory
+
+
+def class_picture(label: int, classes: int, height: int, width: int, rng: np.random.Generator,
+                  colour: bool) -> np.ndarray:
+    """A noisy picture whose bright band sits at a height set by the class, at any size."""
+    rows = np.arange(height)[:, None]
+    centre = (label + 0.5) / classes * height
+    band = np.abs(rows - centre) <= max(1.0, height / (3 * classes))
+    image = rng.integers(0, 60, size=(height, width)) + 190 * band
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    return np.stack([image, image // 2, image], axis=-1) if colour else image
+
+
+def write_image_folder(root: Path, classes: int = 3, per_class: int = 30, seed: int = 0,
+                       splits: tuple[str, ...] = ()) -> Path:
+    """Class folders of PNG and JPEG pictures of varying sizes, grey and colour; under train/ and
+    test/ when ``splits`` names them (``per_class`` each), else directly under ``root``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in splits or ("",):
+        for label in range(classes):
+            folder = root / split / f"class_{'abc'[label % 3]}{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                height, width = int(rng.integers(16, 40)), int(rng.integers(16, 40))
+                picture = class_picture(label, classes, height, width, rng, colour=i % 2 == 0)
+                suffix = ".png" if i % 3 else ".jpg"
+                Image.fromarray(picture).save(folder / f"img{i}{suffix}", quality=95)
+    return root
+
+
+def write_arrays(path: Path, n_train: int = 120, n_test: int = 60, classes: int = 3, size: int = 12,
+                 seed: int = 0, layout: str = "NCHW", floats: bool = False, **extra) -> Path:
+    """An .npz of learnable images (a class's band) and labels, in the layout and dtype asked."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        y = np.arange(n) % classes
+        x = np.stack([class_picture(int(label), classes, size, size, rng, colour=True)
+                      for label in y])  # NHWC
+        x = x if layout == "NHWC" else x.transpose(0, 3, 1, 2)
+        arrays[f"{split}_x"] = x.astype(np.float32) / 255 if floats else x
+        arrays[f"{split}_y"] = y
+    arrays.update(extra)
+    np.savez(path, **arrays)
+    return path
