@@ -73,8 +73,8 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
         # [2/6] item 10: keys no config has, or uses
         (["foo=1"], 2, ["the config has no key 'foo'"]),
         (["+foo=1"], 2, ["foo is not a setting of latentexp"]),
-        (["+dataset.foo=1"], 2, ["dataset.foo is not a parameter of FashionMNIST", "root, download, "
-                                                                                   "limit_train"]),
+        (["+dataset.foo=1"], 2, ["dataset.foo is not a parameter of FashionMNIST",
+                                 "root, download, limit_train"]),
         (["+optimizer.foo=1"], 2, ["optimizer.foo is not a parameter of Adam"]),
         # found by the review of [1/6]: a bad class, a class under another's name, wrong directions
         (["loss._target_=nope.Nope"], 2, ["loss._target_=nope.Nope cannot be imported"]),

@@ -43,7 +43,7 @@ def test_vgg16_has_thirteen_conv_layers_and_three_linear_layers():
 
 
 def test_unknown_model_lists_valid_choices():
-    with pytest.raises(ConfigError, match="cnn, ffnn, resnet18, resnet50, vgg16"):
+    with pytest.raises(ConfigError, match="cnn, ffnn, resnet18, resnet50, timm, torchvision, vgg16"):
         build_model("vgg19", 3, (32, 32), 10)
     with pytest.raises(ConfigError, match="Bad parameters for model 'cnn'"):
         build_model("cnn", 1, (28, 28), 10, widht=3)

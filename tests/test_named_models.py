@@ -85,8 +85,13 @@ def test_every_loss_trains_on_a_named_backbone(loss):
     ("model.arch=resnet_nineteen", "is not a torchvision classification model"),
     ("model.stem=tiny", "model.stem=tiny is invalid"),
     ("model.pretrained=/no/such/weights.pt", "is not a file"),
+    ("model.pretrained=r34.pt", "does not fit model.arch=resnet18"),
 ])
 def test_bad_model_settings_are_one_paragraph_and_exit_2(here, images, capsys, setting, message):
+    if "r34" in setting:
+        import torchvision
+
+        torch.save(torchvision.models.resnet34().state_dict(), here / "r34.pt")
     code = cli("train", "model=torchvision", setting, f"dataset.root={images}", *TINY,
                f"output_root={here / 'out'}")
     err = capsys.readouterr().err

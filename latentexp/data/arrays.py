@@ -66,8 +66,8 @@ class Arrays(DataSource):
         missing = [k for k in KEYS if k not in headers]
         if missing:
             raise DataError(f"{self.path} lacks {', '.join(missing)}; it holds "
-                            f"{', '.join(headers) or 'nothing'}. "
-                            f"Save the splits as numpy.savez(FILE, {', '.join(f'{k}=...' for k in KEYS)}).")
+                            f"{', '.join(headers) or 'nothing'}. Save the splits as numpy.savez(FILE, "
+                            f"{', '.join(f'{k}=...' for k in KEYS)}).")
         for split in ("train", "test"):
             (xs, _), (ys, _) = headers[f"{split}_x"], headers[f"{split}_y"]
             if len(xs) not in (3, 4) or len(ys) != 1 or xs[0] != ys[0]:
@@ -92,9 +92,8 @@ class Arrays(DataSource):
         if layout == "NHWC":
             x = x.transpose(0, 3, 1, 2)
         if x.shape[1] not in (1, 3):
-            raise DataError(f"{self.path}: {split}_x has {x.shape[1]} channels in {layout} order; give "
-                            "1 or 3 "
-                            "channels (or set dataset.layout).")
+            raise DataError(f"{self.path}: {split}_x has {x.shape[1]} channels in {layout} order; give 1 or "
+                            "3 channels (or set dataset.layout).")
         if x.dtype == np.uint8:
             return np.ascontiguousarray(x)
         if np.issubdtype(x.dtype, np.floating):

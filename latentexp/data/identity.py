@@ -29,4 +29,4 @@ def check_data_unchanged(dataset_cfg, expected: str) -> None:
     if files is None or fingerprint(files) != expected:
         raise DataError(f"the files of dataset {dataset_cfg['name']} changed while the run started (they are "
                         f"no longer the data of fingerprint {expected}); run the command again once they "
-                        f"stay as they are.")
+                        "stay as they are.")

@@ -59,23 +59,21 @@ class ImageFolder(DataSource):
         classes = [p.name for p in _subfolders(split_roots.get("train", root))]
         if len(classes) < 2:
             raise DataError(f"{split_roots.get('train', root)} holds {len(classes)} class folder(s); a "
-                            "classifier "
-                            "needs at least 2: put each class's images in a folder named after the class.")
+                            "classifier needs at least 2: put each class's images in a folder named after "
+                            "the class.")
         pairs: dict[str, list[tuple[int, Path]]] = {}
         for split, folder in split_roots.items():
             names = [p.name for p in _subfolders(folder)]
             unknown = sorted(set(names) - set(classes))
             if unknown:
                 raise DataError(f"{folder / unknown[0]} is a class that {split_roots['train']} does not "
-                                "have; "
-                                "the test classes must be training classes.")
+                                "have; the test classes must be training classes.")
             pairs[split] = []
             for label, name in enumerate(classes):
                 files = _images(folder / name) if (folder / name).is_dir() else []
                 if not files and split != "test":
-                    raise DataError(f"{folder / name} holds no image ({', '.join(IMAGE_EXTENSIONS)}); "
-                                    "put its "
-                                    "images in it or remove the folder.")
+                    raise DataError(f"{folder / name} holds no image ({', '.join(IMAGE_EXTENSIONS)}); put "
+                                    "its images in it or remove the folder.")
                 pairs[split] += [(label, f) for f in files]
         return classes, pairs
 
@@ -142,9 +140,8 @@ class ImageFolder(DataSource):
         from sklearn.model_selection import train_test_split
 
         if not 0 < self.test_fraction < 1:
-            raise DataError(f"dataset.test_fraction={self.test_fraction} must be in (0, 1): {self.root} "
-                            "has no "
-                            "train/ and test/ folders, so the test images are a share of each class.")
+            raise DataError(f"dataset.test_fraction={self.test_fraction} must be in (0, 1): {self.root} has "
+                            "no train/ and test/ folders, so the test images are a share of each class.")
         try:
             train, test = train_test_split(np.arange(len(y)), test_size=self.test_fraction, stratify=y,
                                            random_state=self.split_seed)
@@ -152,7 +149,6 @@ class ImageFolder(DataSource):
             counts = np.bincount(y, minlength=len(classes))
             raise DataError(f"Cannot hold out a stratified test share of {self.root} ({err}); the smallest "
                             f"class, {classes[int(counts.argmin())]}, has {counts.min()} image(s). Add "
-                            "images "
-                            "or give train/ and test/ folders.") from None
+                            "images or give train/ and test/ folders.") from None
         train, test = np.sort(train), np.sort(test)
         return {"train": (x[train], y[train]), "test": (x[test], y[test])}

@@ -24,9 +24,8 @@ class RawDataset:
             x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
             if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
                 raise DataError(
-                    f"The {split} split in {self.source} has images of shape {x.shape} and labels "
-                    f"of shape {y.shape}; expected (N, C, H, W) images and N labels. Fix the data or "
-                    "fetch it again."
+                    f"The {split} split in {self.source} has images of shape {x.shape} and labels of shape "
+                    f"{y.shape}; expected (N, C, H, W) images and N labels. Fix the data or fetch it again."
                 )
             if y.min() < 0 or y.max() >= self.num_classes:
                 raise DataError(
@@ -48,6 +47,5 @@ def count_classes(source: str, *label_arrays: np.ndarray) -> int:
     missing = np.setdiff1d(np.arange(k), label_arrays[0])
     if missing.size:
         raise DataError(f"Class {int(missing[0])} of {source} has no training sample (labels run "
-                        f"0..{k - 1}); "
-                        "number the classes 0..K-1 with every class in the training split.")
+                        f"0..{k - 1}); number the classes 0..K-1 with every class in the training split.")
     return k

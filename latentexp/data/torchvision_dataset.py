@@ -63,9 +63,9 @@ class TorchvisionDataset(DataSource):
         chosen = {"train": split == "train"} if "train" in params else {"split": split} if "split" in params \
             else None
         if chosen is None:
-            raise DataError(f"torchvision's {self.class_name} takes neither train= nor split=, so "
-                            "latentexp cannot "
-                            "read its train and test splits; use dataset=image_folder or dataset=arrays.")
+            raise DataError(f"torchvision's {self.class_name} takes neither train= nor split=, so latentexp "
+                            "cannot read its train and test splits; use dataset=image_folder or "
+                            "dataset=arrays.")
         clash = set(chosen) & set(self.kwargs)
         if clash:
             raise DataError(f"dataset.kwargs.{clash.pop()} chooses the split, which latentexp sets itself "
@@ -82,9 +82,8 @@ class TorchvisionDataset(DataSource):
         except Exception as err:  # torchvision's loaders raise RuntimeError, ValueError, OSError, ...
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise DataError(f"torchvision's {self.class_name} could not read its {split} split from "
-                            f"{self.root}: "
-                            f"{reason}. Put its files there (dataset.root=DIR), or allow its download "
-                            "(dataset.download=true) on a machine with internet access.") from None
+                            f"{self.root}: {reason}. Put its files there (dataset.root=DIR), or allow its "
+                            "download (dataset.download=true) on a machine with internet access.") from None
 
     def load(self) -> RawDataset:
         cls = dataset_class(self.class_name)

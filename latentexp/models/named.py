@@ -67,8 +67,7 @@ def load_weights(net: nn.Module, path: str | Path, arch: str, head: str | None) 
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"model.pretrained={path} is not a file; give a local weights file (latentexp "
-                          "never "
-                          "downloads weights at run time).")
+                          "never downloads weights at run time).")
     given = {k: v for k, v in _read_state_dict(path).items() if not (head and k.startswith(f"{head}."))}
     expected = net.state_dict()
     missing = [k for k in expected if k not in given]
@@ -95,9 +94,8 @@ def adapt_input(net: nn.Module, in_channels: int, stem: str, arch: str) -> None:
     if stem == "cifar":
         conv, pool = getattr(net, "conv1", None), getattr(net, "maxpool", None)
         if not isinstance(conv, nn.Conv2d) or pool is None:
-            raise ConfigError(f"model.stem=cifar replaces a ResNet's conv1 and max-pool; "
-                              f"model.arch={arch} has "
-                              "neither. Use model.stem=imagenet (and dataset.image_size to enlarge the "
+            raise ConfigError(f"model.stem=cifar replaces a ResNet's conv1 and max-pool; model.arch={arch} "
+                              "has neither. Use model.stem=imagenet (and dataset.image_size to enlarge the "
                               "images).")
         net.conv1 = _conv_for(conv, in_channels, kernel_size=3, stride=1, padding=1)
         net.maxpool = nn.Identity()
@@ -164,8 +162,8 @@ def _timm_body(arch: str, pretrained: str | None) -> tuple[nn.Module, int]:
     if not timm.is_model(arch):
         close = timm.list_models(f"*{arch.split('.')[0][:6]}*")[:12]
         raise ConfigError(f"model.arch={arch} is not a timm "
-                          f"model{'; similar: ' + ', '.join(close) if close else ''}"
-                          " (timm.list_models() lists them all).")
+                          f"model{'; similar: ' + ', '.join(close) if close else ''} (timm.list_models() "
+                          "lists them all).")
     net = timm.create_model(arch, pretrained=False, num_classes=0)  # num_classes=0: the pooled features
     if pretrained:
         classifier = net.pretrained_cfg.get("classifier")
