@@ -77,15 +77,18 @@ class ImageFolder(DataSource):
                 pairs[split] += [(label, f) for f in files]
         return classes, pairs
 
+    def _named(self, pairs: dict[str, list[tuple[int, Path]]]) -> dict[str, Path]:
+        """Every image of the layout by its path under the root (a moved copy is the same data)."""
+        return {f.relative_to(self.root).as_posix(): f for split in pairs.values() for _, f in split}
+
     def files(self) -> dict[str, Path] | None:
         if not self.root.is_dir():
             return None  # load() says what is wrong
-        _, pairs = self._layout()
-        return {f.relative_to(self.root).as_posix(): f for split in pairs.values() for _, f in split}
+        return self._named(self._layout()[1])
 
     def load(self) -> RawDataset:
         classes, pairs = self._layout()
-        files = {f.relative_to(self.root).as_posix(): f for split in pairs.values() for _, f in split}
+        files = self._named(pairs)
         settings = {"source": "image_folder", "data": fingerprint(files), "image_size": self.image_size,
                     "channels": self.channels, "split_seed": self.split_seed,
                     "test_fraction": self.test_fraction if "all" in pairs else None}
@@ -95,7 +98,7 @@ class ImageFolder(DataSource):
         from PIL import Image, UnidentifiedImageError
         from tqdm import tqdm
 
-        every = [f for split in pairs.values() for _, f in split]
+        every = list(self._named(pairs).values())
         modes, sizes = {}, {}
         for f in every:  # headers only: the channel count and whether the sizes agree
             try:

@@ -87,9 +87,10 @@ class TorchvisionDataset(DataSource):
 
     def load(self) -> RawDataset:
         cls = dataset_class(self.class_name)
-        if self.files() is None:
-            self._open(cls, "train")  # downloads where allowed, or says what is missing
         files = self.files()
+        if files is None:
+            self._open(cls, "train")  # downloads where allowed, or says what is missing
+            files = self.files()
         if files is None:
             raise DataError(f"{self.root} holds no files of torchvision's {self.class_name}; put them there.")
         settings = {"source": "torchvision", "class": self.class_name, "kwargs": self.kwargs,
