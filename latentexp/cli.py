@@ -310,7 +310,7 @@ def analyze_command(args: list[str]) -> None:
 
 
 def report_command(args: list[str]) -> None:
-    from latentexp.report import main as report_main
+    from latentexp.report.command import main as report_main
 
     _run_reporting_errors(report_main, args, "report")
 

@@ -93,7 +93,7 @@ def _validate_dataset(cfg: DictConfig) -> None:
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
-    from latentexp.train.settings import TrainerSettings
+    from latentexp.trainer_settings import TrainerSettings
 
     unknown = sorted(set(cfg.trainer) - set(TrainerSettings.__dataclass_fields__))
     if unknown:

@@ -17,7 +17,7 @@ from support.runs import finished
 
 from latentexp.errors import DataError
 from latentexp.losses import loss_names
-from latentexp.report import build_report
+from latentexp.report.command import build_report
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
 from latentexp.train import run

@@ -14,26 +14,42 @@ from latentexp.train.trainer import Trainer
 PACKAGE = REPO_ROOT / "latentexp"
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+def module_name(path: Path, root: Path = REPO_ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the latentexp modules it imports anywhere in its file (lazy imports included)."""
-    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, path in modules.items():
+def _imported(node: ast.AST, name: str, is_package: bool, modules: set[str]) -> list[str]:
+    """The modules one import statement names (`from a.b import c` means a.b.c where that is a
+    module, else a.b; a relative import is resolved against the importing module)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    base = node.module or ""
+    if node.level:
+        package = name.split(".") if is_package else name.split(".")[:-1]
+        package = package[:len(package) - (node.level - 1)]
+        base = ".".join(package + ([node.module] if node.module else []))
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+
+
+def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """Module -> the package's modules that importing it executes: every module it imports anywhere
+    in its file (lazy imports included) and, as Python runs them first, every package `__init__`
+    on the way to each (importing a.b.c runs a/__init__.py and a/b/__init__.py)."""
+    root = package.parent
+    files = {module_name(p, root): p for p in package.rglob("*.py")}
+    modules = set(files)
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                # `from a.b import c` needs the module a.b.c where there is one, else a.b itself
-                targets = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
-                           else node.module for alias in node.names]
-            else:
-                continue
-            graph[name] |= {t for t in targets if t in modules and t != name}
+            for target in _imported(node, name, is_package, modules):
+                parts = target.split(".")
+                executed = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+                graph[name] |= {m for m in executed if m in modules and m != name
+                                and not name.startswith(m + ".")}
     return graph
 
 
@@ -66,6 +82,42 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _write_package(root: Path, files: dict[str, str]) -> Path:
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    return root / "pkg"
+
+
+def test_a_cycle_through_a_package_init_is_found(tmp_path):
+    # checks imports the settings module lazily; importing pkg.train.settings runs
+    # pkg/train/__init__.py first, which imports the runner, which imports checks
+    package = _write_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/checks.py": "def check():\n    from pkg.train.settings import Settings\n",
+        "pkg/train/__init__.py": "from pkg.train.runner import run\n",
+        "pkg/train/runner.py": "from pkg import checks\n",
+        "pkg/train/settings.py": "Settings = dict\n",
+    })
+    assert find_cycle(import_graph(package)) == ["pkg.checks", "pkg.train", "pkg.train.runner",
+                                                 "pkg.checks"]
+    # the same package without the __init__ import has no cycle
+    (package / "train" / "__init__.py").write_text("")
+    assert find_cycle(import_graph(package)) is None
+
+
+def test_relative_imports_count_as_imports(tmp_path):
+    package = _write_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "from . import b\n",
+        "pkg/b.py": "from .sub.c import f\n",
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/c.py": "from ..a import g\n",
+    })
+    assert find_cycle(import_graph(package)) == ["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]
 
 
 def test_status_needs_no_torch_and_report_no_training_stack():

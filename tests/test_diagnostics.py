@@ -94,7 +94,7 @@ def test_the_probe_changes_no_result():
 def test_the_report_draws_both_norms_of_the_best_lambda_runs(tmp_path):
     from support.runs import finished
 
-    from latentexp.report import build_report
+    from latentexp.report.command import build_report
 
     root = tmp_path / "outputs"
     for seed in range(2):

@@ -9,9 +9,9 @@ import pytest
 from support.runs import finished, run_config, write_run
 
 from latentexp.errors import ConfigError, DataError
-from latentexp.report import build_report
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.collect import collect_runs
+from latentexp.report.command import build_report
 from latentexp.report.published import published_values, table1_disagreement
 from latentexp.report.render import tex_escape
 from latentexp.report.tables import mean_std

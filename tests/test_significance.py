@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from support.runs import finished
 
 from latentexp.config_tree import config_dir, group_option
-from latentexp.report import build_report
+from latentexp.report.command import build_report
 from latentexp.report.comparisons import diff_text, p_text, power_text
 from latentexp.report.stats import (
     holm,

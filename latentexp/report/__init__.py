@@ -1,5 +1,3 @@
-"""`latentexp report PATH...`: the paper's tables and figures from whatever runs exist under PATH."""
-
-from latentexp.report.command import build_report, main
-
-__all__ = ["build_report", "main"]
+"""`latentexp report PATH...`: the paper's tables and figures from whatever runs exist under PATH
+(``latentexp.report.command``). This file imports nothing, so that reading one part of the report
+(``latentexp.load_runs`` reads runs through ``collect``) never runs the rest."""

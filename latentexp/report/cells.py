@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
 from latentexp.spec import BASELINE_LOSS
@@ -63,11 +62,12 @@ def summarise_cells(runs: pd.DataFrame, asked: int | None = None) -> pd.DataFram
             row["gmm_covariance"] = ", ".join(sorted(set(finished["gmm_covariance"].dropna())))
         row["complete"] = row["n"] >= row["seeds_asked"]
         row["loss_changes"] = group["loss_changes"].iloc[0] if "loss_changes" in group else ""
-        for metric in metrics:
-            values = pd.to_numeric(finished[metric], errors="coerce").dropna().to_numpy(dtype=float)
-            row[f"{metric}_n"] = len(values)
-            row[f"{metric}_mean"] = float(values.mean()) if len(values) else np.nan
-            row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
+        values = finished[metrics].apply(pd.to_numeric, errors="coerce").astype(float)
+        stats = values.agg(["count", "mean", "std"])
+        for metric in metrics:  # std: ddof = 1, NaN for one seed
+            row[f"{metric}_n"] = int(stats.at["count", metric])
+            row[f"{metric}_mean"] = float(stats.at["mean", metric])
+            row[f"{metric}_std"] = float(stats.at["std", metric])
         rows.append(row)
     return mark_mixed_precision(pd.DataFrame(rows))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
-from latentexp.report.stats import ALPHA, MOST_SEEDS, POWER, Paired, holm, paired
+from latentexp.report.stats import ALPHA, MOST_SEEDS, POWER, Paired, holm, is_missing, paired
 
 METRIC = "test_accuracy"
 SIGNIFICANT = "*"
@@ -52,7 +52,7 @@ class Comparison:
     @classmethod
     def from_columns(cls, row, prefix: str) -> Comparison | None:
         """The comparison ``columns(prefix)`` stored in a row; None where the row has none."""
-        if f"{prefix}n" not in row or _missing(row[f"{prefix}n"]):
+        if f"{prefix}n" not in row or is_missing(row[f"{prefix}n"]):
             return None
         fields = {field: row[f"{prefix}{column}"] for field, column in COLUMNS.items()}
         return cls(Paired(**{**fields, "n": int(fields["n"])}), *(row[f"{prefix}{h}"] for h in HOLM_COLUMNS))
@@ -94,33 +94,29 @@ def with_holm(family: list[Paired]) -> list[Comparison]:
 def diff_text(diff: float, low: float, high: float, p_t_holm: float, n=None, of=None, digits: int = 2) -> str:
     """``+0.52 [−0.13, +1.17]``, marked when the Holm-adjusted t-test is significant, and with
     ``(n = 3)`` when the comparison has fewer seeds (``n``) than the row's mean (``of``)."""
-    if _missing(diff):
+    if is_missing(diff):
         return "—"
-    seeds = f" (n = {int(n)})" if not _missing(n) and not _missing(of) and n < of else ""
-    if _missing(low):
+    seeds = f" (n = {int(n)})" if not is_missing(n) and not is_missing(of) and n < of else ""
+    if is_missing(low):
         return f"{diff:+.{digits}f}{seeds}"
-    mark = SIGNIFICANT if not _missing(p_t_holm) and p_t_holm < ALPHA else ""
+    mark = SIGNIFICANT if not is_missing(p_t_holm) and p_t_holm < ALPHA else ""
     return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]{mark}{seeds}"
 
 
 def power_text(mde: float, seeds: float) -> str:
     """``0.61; 9`` (the minimum detectable difference; the seeds that detect the observed Δ), or —
     where the t-test cannot be made (fewer than two seeds, or every seed moved alike)."""
-    if _missing(mde) or _missing(seeds):
+    if is_missing(mde) or is_missing(seeds):
         return "—"
     return f"{mde:.2f}; {'∞' if math.isinf(seeds) else int(seeds)}"
 
 
 def p_text(p_t: float, p_w: float) -> str:
     """``0.047; 0.125`` (t; W), or — where a test cannot be made."""
-    if _missing(p_t) and _missing(p_w):
+    if is_missing(p_t) and is_missing(p_w):
         return "—"
     return f"{_p(p_t)}; {_p(p_w)}"
 
 
 def _p(p: float) -> str:
-    return "—" if _missing(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return "—" if is_missing(p) else "<0.001" if p < 0.001 else f"{p:.3f}"

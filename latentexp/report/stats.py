@@ -95,6 +95,11 @@ def seeds_needed(diff: float, sd: float, alpha: float = ALPHA, power: float = PO
     return float(high)
 
 
+def is_missing(value) -> bool:
+    """None or NaN: a value a table shows as —."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm's step-down adjustment over the finite p-values (NaN stays NaN)."""
     indexed = sorted((p, i) for i, p in enumerate(pvalues) if _finite(p))

@@ -3,7 +3,6 @@ silhouette (Table 3) and cluster quality (COREL Tables 3-4, LACE Table 2)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -12,7 +11,7 @@ from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
 from latentexp.report.comparisons import METRIC, POWER_NOTE, Comparison, with_holm
 from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
-from latentexp.report.stats import paired
+from latentexp.report.stats import is_missing, paired
 
 # Table order and names of the losses; any other loss follows, under its config name.
 DISPLAY_NAMES = {
@@ -51,9 +50,9 @@ def mean_std(cell, metric: str, digits: int) -> str:
     """``mean ± std``, marked when fewer seeds than asked have this metric (failed, unfinished,
     or a NaN/absent value in a finished run)."""
     mean, std = cell.get(f"{metric}_mean"), cell.get(f"{metric}_std")
-    if mean is None or _missing(mean):
+    if mean is None or is_missing(mean):
         return "—"
-    text = f"{mean:.{digits}f}" if _missing(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:.{digits}f}" if is_missing(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
     complete = cell.get(f"{metric}_n", 0) >= cell["seeds_asked"]
     return text if complete else text + INCOMPLETE
 
@@ -87,7 +86,7 @@ def loss_name(cell) -> str:
 
 
 def lambda_text(lam) -> str:
-    return "—" if lam is None or _missing(lam) else f"{float(lam):g}"
+    return "—" if lam is None or is_missing(lam) else f"{float(lam):g}"
 
 
 def setup_title(cell) -> str:
@@ -105,13 +104,9 @@ def setup_key(cell) -> str:
 
 
 def improvement(ours: float, base: float) -> str:
-    if _missing(ours) or _missing(base) or base == 0:
+    if is_missing(ours) or is_missing(base) or base == 0:
         return "—"
     return f"{100.0 * (ours - base) / abs(base):+.2f}"
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def ordered(cells: pd.DataFrame) -> pd.DataFrame:

@@ -15,8 +15,8 @@ from latentexp.models import build_model_from_config
 from latentexp.rundir import RunDir
 from latentexp.runtime import seed_everything
 from latentexp.spec import RunSpec
-from latentexp.train.settings import TrainerSettings
 from latentexp.train.trainer import Trainer
+from latentexp.trainer_settings import TrainerSettings
 
 
 def fused_on_cuda(node, device: torch.device) -> dict:

@@ -26,7 +26,7 @@ from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
 from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.history import write_history
-from latentexp.train.settings import TrainerSettings
+from latentexp.trainer_settings import TrainerSettings
 
 log = logging.getLogger("latentexp")
 
