@@ -75,6 +75,7 @@ def test_each_path_trains_finite_and_resumes_exactly(tmp_path, monkeypatch, nati
         assert group["fused" if path == "fused adam" else "foreach"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss,lam", LOSSES, ids=[name for name, _ in LOSSES])
 def test_a_compiled_model_trains_finite_and_resumes_exactly(tmp_path, monkeypatch, native_bf16, loss, lam):
     """trainer.compile on the smallest model (inductor compiles in C++ on the CPU), in bf16."""

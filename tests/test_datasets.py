@@ -86,6 +86,7 @@ def test_npz_layouts_and_dtypes_read_the_same_pixels(tmp_path):
     assert np.array_equal(a.train_x, b.train_x) and a.num_classes == 3 and a.class_names is None
 
 
+@pytest.mark.slow
 def test_a_torchvision_class_reads_its_own_files(here, data_root):
     """KMNIST through torchvision's loader, from IDX files where torchvision keeps them."""
     write_fashion_mnist(here / "kmnist" / "KMNIST" / "raw", n_train=300, n_test=100, gz=False)

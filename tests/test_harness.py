@@ -134,6 +134,7 @@ BACKBONES = ["cnn", "ffnn", "resnet18", "vgg16", "resnet50"]
 REPRESENTATIVES = ("ce", "latent_boost", "arcface", "lace", "lmdl")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", BACKBONES)
 def test_every_loss_trains_on_every_backbone(model, monkeypatch):
     """One epoch of each loss on each backbone: a finite loss, and a finite gradient into every
@@ -183,6 +184,7 @@ def test_sphereface_without_its_annealing_collapses_to_chance():
     assert trainer.accuracy("test") <= CHANCE + 10.0, [row["val_accuracy"] for row in trainer.history]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["cnn", "ffnn", "resnet18"])
 def test_backbones_learn_far_above_chance(model):
     """VGG-16 and ResNet-50 are left out: their batch-norm statistics need more than a few tiny

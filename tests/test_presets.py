@@ -56,6 +56,7 @@ def test_every_preset_composes_and_every_job_validates(preset):
         assert (OmegaConf.to_container(got) if OmegaConf.is_config(got) else got) == value, key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [p for p in PRESETS if len(preset_configs(p)) == 1])
 def test_every_single_run_preset_trains_one_tiny_epoch(compose_cfg, preset):
     dataset = preset_configs(preset)[0].dataset.name

@@ -84,6 +84,7 @@ def call(argv: list[str]) -> None:
         assert stop.code in (0, None), f"latentexp {' '.join(argv)} exited {stop.code}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", TRAIN)
 def test_every_train_command(command, in_workdir, capsys):
     args = shlex.split(command)[2:]
@@ -98,6 +99,7 @@ def test_every_train_command(command, in_workdir, capsys):
     assert RunSpec.from_config(job).files.read_result()["status"] == "finished"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", SWEEPS)
 def test_every_sweep_command(command, in_workdir, capsys):
     args = shlex.split(command)[2:]
@@ -108,6 +110,7 @@ def test_every_sweep_command(command, in_workdir, capsys):
         check_every_job(args, dry_run=True)  # every job composed (launcher settings too) and validated
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", OTHERS)
 def test_every_other_command(command, in_workdir, capsys):
     args = shlex.split(command)
@@ -131,6 +134,7 @@ def test_every_other_command(command, in_workdir, capsys):
     assert capsys.readouterr().out.strip()
 
 
+@pytest.mark.slow
 def test_latent_boost_on_your_own_images(tmp_path, monkeypatch, capsys):
     """The section's commands in order, on a generated folder of three classes of pictures of
     varying sizes: each as written, with one epoch, 8x8 images, 2 trials and one seed appended or

@@ -38,6 +38,7 @@ def test_device_silhouette_edge_cases():
     assert np.isnan(silhouette(x, np.arange(50)))  # every sample its own class: undefined
 
 
+@pytest.mark.slow
 def test_bench_quick_json_has_the_documented_shape(capsys):
     from latentexp.cli import main
 

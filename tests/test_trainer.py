@@ -115,6 +115,7 @@ def test_run_directory_depends_on_every_result_changing_key(compose_cfg):
         ("dataset=cifar10", "model=cnn", "loss=ce", "lambda=0", "dataset.augment=true"),
     ],
 )
+@pytest.mark.slow
 def test_cifar_runs_end_to_end(compose_cfg, overrides):
     cfg = compose_cfg(*overrides, "trainer.max_epochs=1", "dataset.verify_md5=false")
     result = run(cfg)
