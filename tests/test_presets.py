@@ -2,6 +2,7 @@
 validates and resolves to a run spec, and a preset that names one run trains one tiny epoch."""
 
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -10,11 +11,16 @@ import torch
 from omegaconf import OmegaConf
 
 from latentexp.config_tree import compose, config_dir, group_option
+from latentexp.spec import RunSpec
 from latentexp.sweeps import preset_configs
 from latentexp.train import run
 from latentexp.validation import validate_config
 
 PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
+# Every job's run name (and so its hash) of every preset, recorded before the refactoring that
+# moved each loss's rules into its class and composed each job once: a change here is a run-format
+# change, which renames every user's runs and needs its own decision and format number.
+RECORDED_RUNS = json.loads((Path(__file__).parent / "golden" / "preset_runs.json").read_text())
 
 # What some presets must set (the papers' settings), checked beside the generic checks.
 EXPECTED = {
@@ -44,13 +50,16 @@ TINY = {
 def test_the_folder_holds_the_presets_the_docs_name():
     assert {"paper_fashion_mnist", "paper_table2_cifar10", "example_fashion_mnist"} <= set(PRESETS)
     assert set(EXPECTED) <= set(PRESETS)
+    assert set(RECORDED_RUNS) == set(PRESETS), "a preset was added or removed: record its run names"
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_composes_and_every_job_validates(preset):
+def test_every_preset_composes_and_every_job_validates_and_keeps_its_run_names(preset):
     configs = preset_configs(preset)
     for cfg in configs:
         validate_config(cfg)
+    names = [RunSpec.from_config(cfg, resolve_data=False).name for cfg in configs]
+    assert names == RECORDED_RUNS[preset]
     for key, value in EXPECTED.get(preset, {}).items():
         got = OmegaConf.select(configs[0], key)
         assert (OmegaConf.to_container(got) if OmegaConf.is_config(got) else got) == value, key

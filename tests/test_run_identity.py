@@ -5,10 +5,12 @@ killed run never resumes onto other data."""
 import gzip
 import importlib
 import json
+from pathlib import Path
 
 import pytest
 from support.datasets import idx_bytes, write_fashion_mnist
 
+from latentexp.config_tree import compose
 from latentexp.data.idx import read_idx
 from latentexp.report.collect import collect_runs
 from latentexp.spec import RunSpec
@@ -125,3 +127,38 @@ def test_result_json_records_the_fingerprint(compose_cfg, real_and_altered):
     stored = json.loads(files.result_file.read_text())
     assert stored["spec"]["identity"]["data"] == result["spec"]["identity"]["data"]
     assert stored["spec"]["identity"]["data"].startswith("sha256:")
+
+
+# The protocol study's 15 jobs on the real Fashion-MNIST files, in today's run format (5), recorded
+# before the refactoring that composed each job once: their data fingerprints are in these names.
+PROTOCOL_RUNS = [
+    "fashion_mnist-cnn-ce-lam0-seed0-ce015e02dd",
+    "fashion_mnist-cnn-magnet-lam0.75-seed0-b6e468af2e",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed0-5c5f11aa40",
+    "fashion_mnist-cnn-ce-lam0-seed1-8de2b7ad65",
+    "fashion_mnist-cnn-magnet-lam0.75-seed1-3f6c392194",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed1-81a77d7c1a",
+    "fashion_mnist-cnn-ce-lam0-seed2-bf07bfe1d1",
+    "fashion_mnist-cnn-magnet-lam0.75-seed2-81c8d49895",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed2-3227e8ffb0",
+    "fashion_mnist-cnn-ce-lam0-seed3-b9ddb8f450",
+    "fashion_mnist-cnn-magnet-lam0.75-seed3-517c33372d",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed3-bd950296c5",
+    "fashion_mnist-cnn-ce-lam0-seed4-a539c0c7ad",
+    "fashion_mnist-cnn-magnet-lam0.75-seed4-b23b417cfd",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed4-628faf211d",
+]
+
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="needs dataset-fashion-mnist")
+def test_the_protocol_studys_jobs_keep_their_names_on_the_real_data(tmp_path):
+    """What the preset list checks without data, with the data's fingerprint in the hash."""
+    jobs = [(seed, loss, lam) for seed in range(5) for loss, lam in (("magnet", 0), ("magnet", 0.75),
+                                                                    ("latent_boost", 0.75))]
+    names = [RunSpec.from_config(compose(["experiment=paper_fashion_mnist", f"seed={seed}", f"loss={loss}",
+                                          f"lambda={lam}", "trainer.amp=false",
+                                          f"output_root={tmp_path}"])).name for seed, loss, lam in jobs]
+    assert names == PROTOCOL_RUNS
