@@ -157,33 +157,47 @@ def _validate_model(cfg: DictConfig) -> None:
 
 
 def _validate_loss(cfg: DictConfig) -> None:
-    from latentexp.losses import check_parameters
+    """Generic checks (the class, its keys and their types), then the class's own: it is built once
+    on a dummy batch, as the optimizer is on a dummy parameter, and whatever it refuses is the
+    error. No loss is named here; each loss's rules live in its class."""
     from latentexp.losses.base import CONTEXT_PARAMETERS, loss_kind
-    from latentexp.losses.latent_boost import LatentBoostLoss
-    from latentexp.losses.lmdl import MOMENTUM_MODES, LargeMarginDiscriminativeLoss
 
     cls = _target(cfg, "loss")
-    name = _get(cfg, "loss.name")
     try:
-        loss_kind(cls)
+        kind = loss_kind(cls)
     except TypeError as err:
         raise ConfigError(f"loss._target_={cfg.loss._target_}: {err}.") from None
-    if issubclass(cls, LatentBoostLoss):
-        _check(cfg, "loss.T", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
-               "T is the cumulative explained-variance threshold of Eq. 7 (paper: 0.95).")
-        _check(cfg, "loss.eps", lambda v: _is_number(v) and v >= 0, "a non-negative number")
-        for key in ("loss.alpha0", "loss.beta0"):
-            _check(cfg, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
-    if cls.__name__.startswith("Corel"):
-        _check(cfg, "loss.lam", lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]",
-               "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
-    if issubclass(cls, LargeMarginDiscriminativeLoss):
-        _check(cfg, "loss.momentum", lambda v: v in MOMENTUM_MODES, f"one of {', '.join(MOMENTUM_MODES)}")
-    params = {k: v for k, v in cfg.loss.items() if k not in ("_target_", "name")}
-    check_parameters(name, cls, params)  # unknown keys name the valid ones
     _check_target(cfg, "loss", context=CONTEXT_PARAMETERS)
-    if loss_kind(cls) == "auxiliary" and cfg["lambda"] > 0 and cls.batch_needs:
-        _check_batches_can_hold(cfg, name, cls.batch_needs)
+    _try_loss_on_a_dummy_batch(cfg, cls)
+    if kind == "auxiliary" and cfg["lambda"] > 0 and cls.batch_needs:
+        _check_batches_can_hold(cfg, _get(cfg, "loss.name"), cls.batch_needs)
+
+
+# The dummy batch a loss is tried on: two samples of each of three classes, 4-wide features.
+DUMMY_CLASSES, DUMMY_WIDTH = 3, 4
+
+
+def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
+    import torch
+
+    from latentexp.losses import build_loss_from_config
+    from latentexp.losses.base import ParameterError
+
+    torch_state = torch.random.get_rng_state()  # a head loss draws its weights: leave no trace
+    try:
+        classifier = torch.nn.Linear(DUMMY_WIDTH, DUMMY_CLASSES)
+        loss = build_loss_from_config(cfg.loss, num_classes=DUMMY_CLASSES, embedding_size=DUMMY_WIDTH,
+                                      classifier=classifier, raw_errors=True)
+        loss.train()
+        loss.set_epoch(0, cfg.trainer.max_epochs)
+        loss(torch.randn(2 * DUMMY_CLASSES, DUMMY_WIDTH), torch.arange(DUMMY_CLASSES).repeat(2))
+    except ParameterError as err:
+        raise ConfigError(str(err)) from None
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"loss={cfg.loss.name} ({cls.__name__}) refuses its settings: {err}; check the "
+                          f"loss.* values.") from None
+    finally:
+        torch.random.set_rng_state(torch_state)
 
 
 def _check_batches_can_hold(cfg: DictConfig, name: str, needs: str) -> None:

@@ -47,7 +47,7 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
         (["trainer.max_epochs=0"], 2, ["trainer.max_epochs=0 is invalid", "positive integer"]),
         (["device=gpu"], 2, ["device='gpu' is invalid", "auto, cpu, cuda"]),
         (["loss.T=0"], 2, ["loss.T=0 is invalid", "(0, 1]"]),
-        (["+loss.gamma=2"], 2, ["no parameter gamma", "alpha0"]),
+        (["+loss.gamma=2"], 2, ["loss.gamma is not a parameter of LatentBoostLoss", "alpha0"]),
         (["dataset=cifar10", "dataset.download=false"], 2, ["Dataset cifar10 was not found", "Searched"]),
         (["dataset=mnist2"], 2, ["dataset=mnist2 is not an option", "fashion_mnist", "cifar10"]),
         (["experiment=paper_table9_cifar10"], 2, ["experiment=paper_table9_cifar10", "paper_table8_cifar10"]),

@@ -144,7 +144,7 @@ def test_corel_learnable_gamma_is_a_parameter():
 
 
 def test_corel_rejects_lambda_zero():
-    with pytest.raises(ConfigError, match="lam must be in"):
+    with pytest.raises(ConfigError, match=r"loss.lam=0.0 is invalid: expected a number in \(0, 1\]"):
         build("corel_gaussian", lam=0.0)
 
 
@@ -294,7 +294,7 @@ def test_sphereface_resumes_its_schedule_from_a_checkpoint():
     fresh = build("sphereface")
     fresh.load_state_dict(loss.state_dict())
     assert fresh.iteration.item() == 7 and fresh.annealing_weight().item() == loss.annealing_weight().item()
-    with pytest.raises(ConfigError, match="must be >= 0"):
+    with pytest.raises(ConfigError, match="loss.anneal_gamma=-1.0 is invalid: expected a non-negative number"):
         build_loss("sphereface", num_classes=C, embedding_size=D, anneal_gamma=-1.0)
 
 

@@ -45,9 +45,10 @@ def check_parameters(name: str, cls: type, params: dict[str, Any]) -> None:
                           f"{', '.join(loss_parameters(cls)) or 'none'}.")
 
 
-def build_loss_from_config(node: Any, **context: Any) -> Loss:
+def build_loss_from_config(node: Any, raw_errors: bool = False, **context: Any) -> Loss:
     """The loss a config node names, given the context values its constructor asks for
-    (``num_classes``, ``embedding_size``, ``classifier``)."""
+    (``num_classes``, ``embedding_size``, ``classifier``). The class's own refusal (TypeError,
+    ValueError) becomes a ConfigError, or is raised as it is with ``raw_errors``."""
     cls = target_class(node)
     wanted = constructor_parameters(cls)
     missing = [k for k in CONTEXT_PARAMETERS if k in wanted and wanted[k].default is inspect.Parameter.empty
@@ -56,6 +57,8 @@ def build_loss_from_config(node: Any, **context: Any) -> Loss:
         raise ConfigError(f"Loss {node.get('name', cls.__name__)!r} needs {', '.join(missing)} "
                           f"(the trainer supplies it).")
     given = {k: v for k, v in context.items() if k in wanted and v is not None}
+    if raw_errors:
+        return instantiate(node, **given)
     try:
         return instantiate(node, **given)
     except (TypeError, ValueError) as e:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from latentexp.losses.base import PAIR, AuxiliaryLoss, at_least_float32
+from latentexp.losses.base import PAIR, AuxiliaryLoss, at_least_float32, require
 
 PAIRINGS = ("halves", "all")
 # The authors clip ⟨z_i, z_j⟩ to [−1 + 1e-7, 1 − 1e-7] before arccos, whose derivative is infinite
@@ -43,10 +43,8 @@ class AMCLoss(AuxiliaryLoss):
 
     def __init__(self, margin: float = 0.5, pairs: str = "halves"):
         super().__init__()
-        if pairs not in PAIRINGS:
-            raise ValueError(f"pairs must be one of {', '.join(PAIRINGS)}, got {pairs!r}")
-        if margin <= 0:
-            raise ValueError(f"margin is an angle in radians and must be positive, got {margin}")
+        require(pairs in PAIRINGS, "pairs", pairs, f"one of {', '.join(PAIRINGS)}")
+        require(margin > 0, "margin", margin, "a positive number", "It is an angle in radians.")
         self.margin, self.pairs = margin, pairs
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

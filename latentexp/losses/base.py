@@ -80,6 +80,18 @@ class HeadLoss(Loss):
         raise NotImplementedError
 
 
+class ParameterError(ValueError):
+    """A loss constructor's refusal of one argument, worded as validation words a config key (a
+    loss's parameters are the keys of ``loss.*``), so that the message can reach the user as it is."""
+
+
+def require(ok: bool, parameter: str, value: object, expected: str, why: str = "") -> None:
+    """Refuse ``parameter=value`` unless ``ok``: ``loss.T=0 is invalid: expected a number in (0, 1].``"""
+    if not ok:
+        raise ParameterError(f"loss.{parameter}={value!r} is invalid: expected {expected}."
+                             + (f" {why}" if why else ""))
+
+
 def loss_kind(loss_class: type) -> str:
     """``auxiliary`` or ``head``."""
     if issubclass(loss_class, HeadLoss):

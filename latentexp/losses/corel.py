@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentexp.losses.base import HeadLoss, at_least_float32
+from latentexp.losses.base import HeadLoss, at_least_float32, require
 from latentexp.losses.clusters import MASKED, squared_distances
 
 
@@ -22,8 +22,8 @@ class _CorelLoss(HeadLoss):
 
     def __init__(self, num_classes: int, embedding_size: int, lam: float):
         super().__init__()
-        if not 0.0 < lam <= 1.0:
-            raise ValueError(f"COREL's lam must be in (0, 1], got {lam}")
+        require(0.0 < lam <= 1.0, "lam", lam, "a number in (0, 1]",
+                "COREL's λ weighs attraction against repulsion (it follows the top-level lambda).")
         self.lam = lam
         self.weight = nn.Parameter(torch.randn(num_classes, embedding_size))
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from latentexp.losses.base import POSITIVE_AND_NEGATIVE, AuxiliaryLoss, at_least_float32, masked_mean
+from latentexp.losses.base import POSITIVE_AND_NEGATIVE, AuxiliaryLoss, at_least_float32, masked_mean, require
 from latentexp.losses.clusters import MASKED, VARIANCE_FLOOR, batch_clusters
 from latentexp.losses.pca import pca_project
 
@@ -43,6 +43,10 @@ class LatentBoostLoss(AuxiliaryLoss):
         num_classes: int | None = None,
     ):
         super().__init__()
+        require(0 < T <= 1, "T", T, "a number in (0, 1]",
+                "T is the cumulative explained-variance threshold of Eq. 7 (paper: 0.95).")
+        for parameter, value in (("eps", eps), ("alpha0", alpha0), ("beta0", beta0)):
+            require(value >= 0, parameter, value, "a non-negative number")
         self.num_classes = num_classes  # known: cluster statistics without a host sync
         self.pca, self.per_class_variance, self.schedule = pca, per_class_variance, schedule
         self.hinge, self.pca_detach, self.variance_detach = hinge, pca_detach, variance_detach

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from latentexp.losses.base import AuxiliaryLoss, at_least_float32
+from latentexp.losses.base import AuxiliaryLoss, at_least_float32, require
 from latentexp.losses.clusters import MASKED, class_onehot
 
 MOMENTUM_MODES = ("partial", "none", "both")
@@ -41,8 +41,7 @@ class LargeMarginDiscriminativeLoss(AuxiliaryLoss):
                  momentum: str = "partial", centroid_momentum: float = 0.99):
         super().__init__()
         self.borrow("classifier", classifier)
-        if momentum not in MOMENTUM_MODES:
-            raise ValueError(f"momentum must be one of {', '.join(MOMENTUM_MODES)}, got {momentum!r}")
+        require(momentum in MOMENTUM_MODES, "momentum", momentum, f"one of {', '.join(MOMENTUM_MODES)}")
         self.alpha, self.beta, self.gamma_reg = alpha, beta, gamma_reg
         self.delta_v, self.delta_d = delta_v, delta_d
         self.momentum, self.centroid_momentum = momentum, centroid_momentum

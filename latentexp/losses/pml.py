@@ -18,6 +18,7 @@ from latentexp.losses.base import (
     AuxiliaryLoss,
     HeadLoss,
     at_least_float32,
+    require,
 )
 
 
@@ -119,9 +120,9 @@ class SphereFaceLoss(_AngularMarginLoss):
                  anneal_base: float = 1000.0, anneal_gamma: float = 0.12, anneal_power: float = 1.0,
                  anneal_min: float = 5.0):
         super().__init__(num_classes, embedding_size, margin, scale)
-        if min(anneal_base, anneal_gamma, anneal_power, anneal_min) < 0:
-            raise ValueError("the annealing constants anneal_base, anneal_gamma, anneal_power and anneal_min "
-                             "must be >= 0")
+        for parameter, value in (("anneal_base", anneal_base), ("anneal_gamma", anneal_gamma),
+                                 ("anneal_power", anneal_power), ("anneal_min", anneal_min)):
+            require(value >= 0, parameter, value, "a non-negative number", "It is an annealing constant.")
         self.anneal_base, self.anneal_gamma = anneal_base, anneal_gamma
         self.anneal_power, self.anneal_min = anneal_power, anneal_min
         # Training batches seen: a checkpointed buffer, so a resumed run continues the schedule.
