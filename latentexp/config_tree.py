@@ -9,8 +9,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Keys of a group node that name it for people (run names, reports) and are not constructor arguments.
-LABEL_KEY = "name"
+# Keys of a group node that name it for people and are not constructor arguments: ``name`` (run
+# names, reports), ``report`` (a loss's title and place in the report's tables).
+LABEL_KEYS = ("name", "report")
 
 
 @cache
@@ -68,9 +69,9 @@ def target_class(node: Any) -> type:
 
 
 def constructor_arguments(node: Any) -> dict[str, Any]:
-    """A ``_target_`` node's own arguments: every key but ``_target_`` and the ``name`` label."""
+    """A ``_target_`` node's own arguments: every key but ``_target_`` and the labels."""
     plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
-    return {k: v for k, v in plain.items() if k not in ("_target_", LABEL_KEY)}
+    return {k: v for k, v in plain.items() if k not in ("_target_", *LABEL_KEYS)}
 
 
 def instantiate(node: Any, *args: Any, **context: Any) -> Any:

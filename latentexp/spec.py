@@ -50,6 +50,7 @@ NON_IDENTITY_KEYS = (
     "trainer.eval_batch_size",  # evaluation in chunks: the same predictions whatever their size
     "trainer.gradient_diagnostics_every",  # a probe beside the step: the same results with it or not
     "logger",  # trackers watch a run; they change nothing it computes
+    "loss.report",  # the report's title and place for the loss (conf/loss/<name>.yaml)
 )
 
 T = TypeVar("T")

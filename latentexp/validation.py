@@ -238,7 +238,7 @@ def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...],
     parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes,
     ``trainer_keys`` those it reads itself (never passed to the class). A ``name`` that is one of
     the group's option files must come with that file's class."""
-    from latentexp.config_tree import config_groups, group_option
+    from latentexp.config_tree import LABEL_KEYS, config_groups, group_option
 
     cls = _target(cfg, group)
     name = _get(cfg, f"{group}.name")
@@ -253,7 +253,7 @@ def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...],
                 and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
     settable += [k for k in trainer_keys if k not in settable]
     for key in cfg[group]:
-        if key in ("_target_", "name", *trainer_keys):
+        if key in ("_target_", *LABEL_KEYS, *trainer_keys):
             continue
         if key in context:
             raise ConfigError(f"{group}.{key} comes from the data and the model, not from the config; "

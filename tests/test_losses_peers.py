@@ -294,7 +294,7 @@ def test_sphereface_resumes_its_schedule_from_a_checkpoint():
     fresh = build("sphereface")
     fresh.load_state_dict(loss.state_dict())
     assert fresh.iteration.item() == 7 and fresh.annealing_weight().item() == loss.annealing_weight().item()
-    with pytest.raises(ConfigError, match="loss.anneal_gamma=-1.0 is invalid: expected a non-negative number"):
+    with pytest.raises(ConfigError, match="loss.anneal_gamma=-1.0 is invalid: expected a non-negative"):
         build_loss("sphereface", num_classes=C, embedding_size=D, anneal_gamma=-1.0)
 
 

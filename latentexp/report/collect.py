@@ -16,8 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from latentexp.config_tree import LABEL_KEYS
 from latentexp.errors import DataError
 from latentexp.report.published import PAPER_MODELS, published_values
+from latentexp.report.roles import BASELINE
 from latentexp.rundir import RunDir, find_run_dirs
 from latentexp.spec import RunSpec, flatten
 
@@ -71,7 +73,7 @@ def _changes_from_defaults(spec: RunSpec) -> str:
     or for a loss of another config tree); the loss's own λ parameter is not a change."""
     defaults = _loss_defaults(spec.loss)
     changed = {k: v for k, v in spec.config["loss"].items()
-               if f"loss.{k}" in defaults and k not in ("name", "_target_")
+               if f"loss.{k}" in defaults and k not in ("_target_", *LABEL_KEYS)
                and f"loss.{k}" != spec.lambda_key and v != defaults[f"loss.{k}"]}
     return ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
 
@@ -103,7 +105,7 @@ def _published_losses() -> frozenset[str]:
 def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
     from latentexp.config_tree import compose
 
-    lam = "0" if loss == "ce" else "0.5"
+    lam = "0" if loss == BASELINE else "0.5"
     config = compose([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"])
     spec = RunSpec.from_config(config, resolve_data=False)
     keys = (*ROW_KEYS, *([spec.lambda_key] if spec.lambda_key else []))

@@ -12,6 +12,7 @@ from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
 from latentexp.report.render import to_latex, to_markdown
+from latentexp.report.roles import PROPOSED
 from latentexp.report.tables import (
     ablation_tables,
     cluster_table,
@@ -71,7 +72,7 @@ def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
     written += figures.pca_components_figure(runs, fig_dir)
     written += figures.gradient_figure(runs, best, fig_dir)
     written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
-    lb_epochs = runs.loc[runs["loss"] == "latent_boost", "max_epochs"].dropna()
+    lb_epochs = runs.loc[runs["loss"] == PROPOSED, "max_epochs"].dropna()
     for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
         written += figures.alpha_beta_figure(fig_dir, max_epochs)
     return written

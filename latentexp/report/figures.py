@@ -15,8 +15,8 @@ from latentexp.errors import DataError
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
 from latentexp.report.cells import cell_runs
+from latentexp.report.roles import BASELINE, PROPOSED, TSNE_COLUMNS, title
 from latentexp.report.tables import (
-    DISPLAY_NAMES,
     by_setup,
     lambda_text,
     loss_name,
@@ -28,8 +28,6 @@ from latentexp.results import load_history
 from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
-
-TSNE_LOSSES = ("ce", "magnet", "latent_boost")  # the paper's Fig. 2 columns
 
 
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
@@ -52,12 +50,12 @@ def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Test accuracy against λ per loss, mean ± std band; the baseline as a horizontal band."""
     written = []
     for first, group in by_setup(cells[cells["n"] > 0]):
-        swept = group[(group["loss"] != "ce") & group["lambda"].notna()]
+        swept = group[(group["loss"] != BASELINE) & group["lambda"].notna()]
         if swept.empty:
             continue
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.subplots()
-        baseline = group[group["loss"] == "ce"]
+        baseline = group[group["loss"] == BASELINE]
         if not baseline.empty:
             cell = baseline.iloc[0]
             mean, std = cell["test_accuracy_mean"], np.nan_to_num(cell["test_accuracy_std"])
@@ -113,7 +111,7 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
             plotted = True
             lam = lambda_text(cell["lambda"])
             label = loss_name(cell)
-            if cell["loss"] != "ce" and lam != "—":
+            if cell["loss"] != BASELINE and lam != "—":
                 label += f" (λ = {lam})"
             for ax, column in ((acc_ax, "val_accuracy"), (loss_ax, "train_loss")):
                 curve = _mean_by_epoch(frames, column)
@@ -138,7 +136,7 @@ def gradient_figure(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
     auxiliary loss at its best λ: the mean per-sample norm of ∂(λ·L_aux)/∂z (solid) and of
     ∂((1 − λ)·L_CE)/∂z (dashed), mean over seeds, log scale."""
     written = []
-    for first, group in by_setup(best[best["loss"] != "ce"]):
+    for first, group in by_setup(best[best["loss"] != BASELINE]):
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
         plotted = False
@@ -184,7 +182,7 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
     written = []
     for first, group in by_setup(best):
         panels = []
-        for loss in TSNE_LOSSES:
+        for loss in TSNE_COLUMNS:
             cells = group[group["loss_label"] == loss]
             if cells.empty:
                 continue
@@ -205,9 +203,9 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
                 handles, _ = dots.legend_elements(num=None)
                 ax.legend(handles, [names[int(v)] for v in np.unique(labels)], fontsize=6, markerscale=0.6,
                           loc="best", framealpha=0.6)
-            lam = "" if cell["loss"] == "ce" or lambda_text(cell["lambda"]) == "—" else \
+            lam = "" if cell["loss"] == BASELINE or lambda_text(cell["lambda"]) == "—" else \
                 f", λ = {lambda_text(cell['lambda'])}"
-            name = DISPLAY_NAMES.get(cell["loss"], cell["loss"])
+            name = title(cell["loss"])
             ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
@@ -227,7 +225,7 @@ def _tsne(run_dir: str, compute: bool):
 def pca_components_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     """PCA components kept (Eq. 7, T = 95 %) per epoch, Latent Boost runs, mean over seeds per λ."""
     written = []
-    lb = runs[(runs["loss"] == "latent_boost") & (runs["status"] == "finished")]
+    lb = runs[(runs["loss"] == PROPOSED) & (runs["status"] == "finished")]
     for first, group in by_setup(lb):
         fig = Figure(figsize=(6.4, 3.8))
         ax = fig.subplots()

@@ -11,6 +11,8 @@ from importlib import resources
 
 import pandas as pd
 
+from latentexp.report.roles import PROPOSED
+
 # The paper's dataset × backbone pairs: published values are shown beside these setups only.
 PAPER_MODELS = {"fashion_mnist": "cnn", "cifar10": "vgg16", "cifar100": "resnet50"}
 # Appendix tables with the full λ grid of the four peer losses (and the baseline).
@@ -50,7 +52,7 @@ def lookup(table: int, dataset: str, loss: str, lam: float | None, metric: str) 
 
 def grid_value(dataset: str, loss: str, lam: float | None, metric: str) -> Published | None:
     """A λ-sweep cell's published value: Table 8 for Latent Boost, else the appendix table."""
-    table = LATENT_BOOST_TABLE if loss == "latent_boost" else APPENDIX_TABLES.get(dataset)
+    table = LATENT_BOOST_TABLE if loss == PROPOSED else APPENDIX_TABLES.get(dataset)
     return None if table is None else lookup(table, dataset, loss, lam, metric)
 
 

@@ -11,16 +11,9 @@ from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
 from latentexp.report.comparisons import METRIC, POWER_NOTE, Comparison, with_holm
 from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
+from latentexp.report.roles import BASELINE, PREDECESSOR, PROPOSED, place, title
 from latentexp.report.stats import is_missing, paired
 
-# Table order and names of the losses; any other loss follows, under its config name.
-DISPLAY_NAMES = {
-    "ce": "Baseline", "magnet": "Magnet", "latent_boost": "Latent Boost", "contrastive": "Contrastive",
-    "triplet": "Triplet", "npair": "N-pair", "center": "Center", "corel_gaussian": "COREL (Gaussian)",
-    "corel_cosine": "COREL (cosine)", "lace": "LACE", "lmdl": "LMDL", "amc": "AMC", "arcface": "ArcFace",
-    "cosface": "CosFace", "sphereface": "SphereFace",
-}
-LOSS_ORDER = {name: i for i, name in enumerate(DISPLAY_NAMES)}
 INCOMPLETE = "‡"
 MIXED_CODE = "†"
 MIXED_PRECISION = "§"
@@ -34,7 +27,6 @@ MIXED_PRECISION_NOTE = (f"{MIXED_PRECISION}: the seeds of this setup trained in 
 STD_NOTE = "Mean ± sample standard deviation (ddof = 1) over the finished seeds."
 INCOMPLETE_NOTE = (f"{INCOMPLETE}: fewer seeds than the sweep asked for have this value (failed or "
                    f"unfinished runs, see Seeds, or a metric that is NaN or absent in a finished run).")
-IMPROVEMENT_LOSS = "latent_boost"
 
 
 @dataclass
@@ -82,7 +74,7 @@ def code_notes(cells: pd.DataFrame) -> list[str]:
 
 def loss_name(cell) -> str:
     label = cell["loss_label"]
-    return DISPLAY_NAMES.get(cell["loss"], cell["loss"]) + label[len(cell["loss"]):]
+    return title(cell["loss"]) + label[len(cell["loss"]):]
 
 
 def lambda_text(lam) -> str:
@@ -110,7 +102,7 @@ def improvement(ours: float, base: float) -> str:
 
 
 def ordered(cells: pd.DataFrame) -> pd.DataFrame:
-    order = cells["loss"].map(LOSS_ORDER).fillna(len(LOSS_ORDER))
+    order = cells["loss"].map(place)
     return cells.assign(_order=order).sort_values(["_order", "loss_label", "lambda"]).drop(columns="_order")
 
 
@@ -167,7 +159,7 @@ def _reference(cell, metric: str) -> published.Published | None:
     if not cell["paper_settings"]:  # other epochs, data limits, loss parameters...: not the paper's cell
         return None
     if is_baseline_cell(cell):
-        return published.lookup(1, cell["dataset"], "ce", 0.0, metric)
+        return published.lookup(1, cell["dataset"], BASELINE, 0.0, metric)
     return published.grid_value(cell["dataset"], cell["loss"], cell["lambda"], metric)
 
 
@@ -195,7 +187,7 @@ def _loss_columns_table(best: pd.DataFrame, key: str, title: str, lead: list[str
     """A table with one column per loss (at its best λ) after ``lead``, and Latent Boost's
     improvement over the baseline last when both are there."""
     labels = _summary_columns(best)
-    with_improvement = IMPROVEMENT_LOSS in labels and "ce" in labels
+    with_improvement = PROPOSED in labels and BASELINE in labels
     columns = [*lead, *[_loss_header(best, label) for label in labels]]
     if with_improvement:
         columns.append("Improv. (%)")
@@ -234,7 +226,7 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
                 table.rows.append(row)
         table.rows.append([setup, "Seeds", "ours", *_per_loss(by_label, labels, seeds_text)]
                           + ([""] if with_improvement else []))
-        for against, name in (("ce", "baseline"), ("magnet", "Magnet")):
+        for against, name in ((BASELINE, "baseline"), (PREDECESSOR, title(PREDECESSOR))):
             found = [tests.get((setup, label, against)) for label in labels]
             if any(found):
                 texts = [t.texts(of=by_label[label]["n"]) if t else ("", "", "")
@@ -255,15 +247,15 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
 
 
 def _summary_tests(best: pd.DataFrame, runs: pd.DataFrame, labels: list[str]) -> dict:
-    """{(setup, loss label, "ce" or "magnet"): comparison} of the summary table, Holm-adjusted
+    """{(setup, loss label, the baseline or the predecessor): comparison} of the summary table, Holm-adjusted
     over all of them: each loss against the baseline, Latent Boost against Magnet."""
     keys, family = [], []
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
         for label in labels:
-            for against in ("ce", "magnet"):
+            for against in (BASELINE, PREDECESSOR):
                 if label in by_label and against in by_label and label != against \
-                        and (against == "ce" or label == IMPROVEMENT_LOSS):
+                        and (against == BASELINE or label == PROPOSED):
                     keys.append((setup_title(first), label, against))
                     family.append(paired(seed_values(runs, by_label[label], METRIC),
                                          seed_values(runs, by_label[against], METRIC)))
@@ -278,16 +270,16 @@ def _paper_summary(by_label: dict, label: str, table: int, dataset: str, metric:
 
 
 def _improvement_of(by_label: dict, metric: str) -> str:
-    if "ce" not in by_label or IMPROVEMENT_LOSS not in by_label:
+    if BASELINE not in by_label or PROPOSED not in by_label:
         return "—"
-    return improvement(by_label[IMPROVEMENT_LOSS][f"{metric}_mean"], by_label["ce"][f"{metric}_mean"])
+    return improvement(by_label[PROPOSED][f"{metric}_mean"], by_label[BASELINE][f"{metric}_mean"])
 
 
 def _paper_improvement(refs: list, labels: list[str]) -> str:
     ref = dict(zip(labels, refs, strict=False))
-    if ref.get("ce") is None or ref.get(IMPROVEMENT_LOSS) is None:
+    if ref.get(BASELINE) is None or ref.get(PROPOSED) is None:
         return ""
-    return improvement(float(ref[IMPROVEMENT_LOSS].mean), float(ref["ce"].mean))
+    return improvement(float(ref[PROPOSED].mean), float(ref[BASELINE].mean))
 
 
 def silhouette_table(best: pd.DataFrame) -> Table:
@@ -360,17 +352,17 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
     λ, each compared (paired) with Latent Boost as published and with the baseline."""
     tables = []
     for first, group in by_setup(cells[cells["n"] > 0]):
-        lb = group[group["loss"] == IMPROVEMENT_LOSS]
+        lb = group[group["loss"] == PROPOSED]
         counts = lb.groupby("lambda")["loss_label"].nunique()
         if counts.empty or counts.max() < 2:
             continue
         lam = float(counts[counts == counts.max()].index.min())  # the λ the variants share
         at_lam = group[(group["lambda"] - lam).abs() < 1e-9]
-        full = at_lam[(at_lam["loss"] == IMPROVEMENT_LOSS) & (at_lam["loss_changes"] == "")]
-        base = group[group["loss"] == "ce"]
-        magnet = at_lam[(at_lam["loss"] == "magnet") & (at_lam["loss_changes"] == "")]
-        variants = at_lam[(at_lam["loss"] == IMPROVEMENT_LOSS) & (at_lam["loss_changes"] != "")]
-        rows = [cell for part in (base, magnet, full, variants) for _, cell in part.iterrows()]
+        full = at_lam[(at_lam["loss"] == PROPOSED) & (at_lam["loss_changes"] == "")]
+        base = group[group["loss"] == BASELINE]
+        predecessor = at_lam[(at_lam["loss"] == PREDECESSOR) & (at_lam["loss_changes"] == "")]
+        variants = at_lam[(at_lam["loss"] == PROPOSED) & (at_lam["loss_changes"] != "")]
+        rows = [cell for part in (base, predecessor, full, variants) for _, cell in part.iterrows()]
         keys, family = [], []
         for cell in rows:
             for name, reference in (("lb", full), ("base", base)):
@@ -389,7 +381,7 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
                        "MDE; seeds"])
         for cell in rows:
             # Named by what differs from the loss's defaults, not from the other runs of the sweep.
-            name = DISPLAY_NAMES.get(cell["loss"], cell["loss"]) + \
+            name = title(cell["loss"]) + \
                 (f" ({cell['loss_changes']})" if cell["loss_changes"] else "")
             row = [name, *[mean_std(cell, metric, digits) for metric, _, digits in ABLATION_ROWS],
                    seeds_text(cell)]
