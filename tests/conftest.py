@@ -20,6 +20,11 @@ from latentexp.spec import register_resolvers  # noqa: E402
 
 register_resolvers()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker per core: each computes on its own core
+    import torch  # noqa: E402
+
+    torch.set_num_threads(1)
+
 if os.environ.get("LATENTEXP_TEST_NO_BF16"):  # the in-process suite as a CPU without native bf16 runs it
     import torch  # noqa: E402
 

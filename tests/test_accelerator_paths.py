@@ -1,4 +1,4 @@
-"""[6/6] Every accelerator branch of the trainer, exercised on the CPU: bf16 autocast with
+"""Every accelerator branch of the trainer, exercised on the CPU: bf16 autocast with
 channels_last, torch.compile, and the fused and foreach optimizers, each for cross-entropy,
 Magnet, Latent Boost, a pytorch-metric-learning loss (triplet) and a head loss (ArcFace). Each
 trains, stays finite, and resumed after a kill equals the uninterrupted run. The precision a run

@@ -62,21 +62,21 @@ def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
          ["loss.variance_detach='sometimes' is invalid"]),
         (["trainer.sampler=m_per_class", "trainer.m_per_class=5"], 2,
          ["a multiple of trainer.m_per_class (5)"]),
-        # [2/6] item 8: the README's old example; 128/4 = 32 classes of 10
+        # the README's old example; 128/4 = 32 classes of 10
         (["loss=triplet", "lambda=0.5", "trainer.sampler=m_per_class", "trainer.m_per_class=4"], 2,
          ["batch_size/m <= the 10 classes", "trainer.m_per_class=16"]),
-        # [2/6] item 1: settings under which the loss can never act
+        # settings under which the loss can never act
         (["trainer.batch_size=1"], 2, ["loss=latent_boost acts on a sample only when", "batch_size >= 3"]),
         (["loss=magnet", "lambda=0.5", "trainer.batch_size=1"], 2, ["loss=magnet acts on a sample only"]),
         (["loss=npair", "lambda=0.5", "trainer.sampler=m_per_class", "trainer.m_per_class=1",
           "trainer.batch_size=8"], 2, ["loss=npair acts on a sample only when", "m_per_class >= 2"]),
-        # [2/6] item 10: keys no config has, or uses
+        # keys no config has, or uses
         (["foo=1"], 2, ["the config has no key 'foo'"]),
         (["+foo=1"], 2, ["foo is not a setting of latentexp"]),
         (["+dataset.foo=1"], 2, ["dataset.foo is not a parameter of FashionMNIST",
                                  "root, download, limit_train"]),
         (["+optimizer.foo=1"], 2, ["optimizer.foo is not a parameter of Adam"]),
-        # found by the review of [1/6]: a bad class, a class under another's name, wrong directions
+        # found by a review: a bad class, a class under another's name, wrong directions
         (["loss._target_=nope.Nope"], 2, ["loss._target_=nope.Nope cannot be imported"]),
         (["loss._target_=torch.nn.MSELoss", "loss.name=mse"], 2, ["neither an AuxiliaryLoss nor a HeadLoss"]),
         (["optimizer._target_=torch.optim.SGD"], 2, ["optimizer.name=adam names conf/optimizer/adam.yaml"]),

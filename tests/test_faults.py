@@ -1,4 +1,4 @@
-"""[5/5] Never lose a run: kills in the middle of a write, NaN runs inside a sweep, `status`, and
+"""Never lose a run: kills in the middle of a write, NaN runs inside a sweep, `status`, and
 sweeps through the joblib and submitit launchers. Real `latentexp` subprocesses on tiny data."""
 
 import json

@@ -1,4 +1,4 @@
-"""[6/6] item 3: the host synchronisations left in a training step, per loss. A dispatch-mode
+"""The host synchronisations left in a training step, per loss. A dispatch-mode
 recorder (latentexp/host_syncs.py) finds them on the CPU; the ``cuda`` test confirms the
 sync-free losses with CUDA's own sync debug mode."""
 

@@ -1,4 +1,4 @@
-"""[4/5] pieces that must stay exact while getting fast: the device silhouette, and the benchmark's
+"""Pieces that must stay exact while getting fast: the device silhouette, and the benchmark's
 output shape (its figures are measured by the benchmark itself, never asserted here)."""
 
 import json

@@ -1,4 +1,4 @@
-"""[5/6] TensorBoard and MLflow (the logger group), read back with their own readers and compared
+"""TensorBoard and MLflow (the logger group), read back with their own readers and compared
 with history.csv and result.json: one run, a sweep, a kill and resume, a tracker that fails, a
 missing package, and the run identity and results they must not touch."""
 

@@ -1,5 +1,6 @@
-"""[2/6] The defects an adversarial user found, one test (or more) each: no silent wrong result, no
-traceback, nothing left behind. In this process wherever a real process is not the point."""
+"""Misuse and damage, one test (or more) each: a loss that never acts, a number's spelling,
+divergence, damaged files, unwritable places, refused runs, permissions. No silent wrong result,
+no traceback, nothing left behind. In this process wherever a real process is not the point."""
 
 import json
 import os
@@ -27,7 +28,7 @@ from latentexp.train.trainer import LossNeverActed, TrainingDiverged
 TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100")
 
 
-# ---------------------------------------------------------------- 1. a loss that never acts
+# ---------------------------------------------------------------- a loss that never acts
 
 
 def test_a_distance_loss_that_acts_on_no_sample_fails_the_run():
@@ -64,7 +65,7 @@ def test_a_run_whose_loss_never_acts_is_recorded_as_failed(compose_cfg, monkeypa
     assert result["status"] == "failed" and "acted on no sample" in result["reason"]
 
 
-# ---------------------------------------------------------------- 2. a number's spelling
+# ---------------------------------------------------------------- a number's spelling
 
 
 @pytest.mark.parametrize("plain,spelled", [
@@ -77,7 +78,7 @@ def test_the_identity_depends_on_values_not_their_spelling(compose_cfg, plain, s
     assert RunSpec.from_config(compose_cfg("trainer.batch_size=64")).config["trainer"]["batch_size"] == 64
 
 
-# ---------------------------------------------------------------- 3. divergence
+# ---------------------------------------------------------------- divergence
 
 
 @pytest.mark.parametrize("name", loss_names())
@@ -94,7 +95,7 @@ def test_a_diverging_latent_boost_run_ends_failed_with_a_reason(compose_cfg):
     assert RunSpec.from_config(cfg).files.read_result()["status"] == "failed"
 
 
-# ---------------------------------------------------------------- 4-5. damaged files
+# ---------------------------------------------------------------- damaged files
 
 
 def test_a_corrupt_result_json_is_named_and_deleting_it_evaluates_the_run_again(compose_cfg, monkeypatch):
@@ -160,7 +161,7 @@ def test_analyze_and_report_name_a_damaged_latents_file(here, compose_cfg, capsy
     assert str(files.latents) in err and "unreadable" in err and "Traceback" not in err
 
 
-# ---------------------------------------------------------------- 6. unwritable places
+# ---------------------------------------------------------------- unwritable places
 
 
 def test_an_output_root_under_a_file_is_refused_before_anything_is_written(here, capsys):
@@ -204,7 +205,7 @@ def test_read_only_places_give_clear_errors_and_reading_still_works(here, compos
     assert cli("status", str(read_only)) == 0
 
 
-# ---------------------------------------------------------------- 7. refused runs leave nothing
+# ---------------------------------------------------------------- refused runs leave nothing
 
 
 @pytest.mark.parametrize("bad", [["dataset.limit_train=5"], ["device=cuda"],
@@ -221,7 +222,7 @@ def test_a_run_refused_before_training_leaves_nothing_behind(here, monkeypatch, 
                                                and "0 runs" in capsys.readouterr().out)
 
 
-# ---------------------------------------------------------------- 9. permissions
+# ---------------------------------------------------------------- permissions
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600)])
@@ -238,7 +239,7 @@ def test_result_files_respect_the_umask(compose_cfg, umask, mode):
         assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
 
 
-# ---------------------------------------------------------------- 10. smaller ones
+# ---------------------------------------------------------------- smaller ones
 
 
 def test_patience_zero_stops_at_the_first_epoch_that_does_not_improve():

@@ -1,5 +1,5 @@
-"""[2/5] harness pieces: samplers, optimizers and schedules, extra datasets, every loss on every
-backbone, and the other papers' presets."""
+"""What a run can be set up with: the m-per-class sampler, optimizers and schedules, MNIST and
+SVHN, and every loss on every backbone (training, learning, what predicts)."""
 
 import copy
 
