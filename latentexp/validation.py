@@ -177,12 +177,22 @@ def _validate_loss(cfg: DictConfig) -> None:
 DUMMY_CLASSES, DUMMY_WIDTH = 3, 4
 
 
+# Loss settings already tried in this process: a sweep's jobs mostly share one loss node.
+_TRIED_LOSSES: set[str] = set()
+
+
 def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
+    import json
+
     import torch
 
     from latentexp.losses import build_loss_from_config
     from latentexp.losses.base import ParameterError
 
+    key = json.dumps([OmegaConf.to_container(cfg.loss, resolve=True), cfg.trainer.max_epochs], sort_keys=True,
+                     default=str)
+    if key in _TRIED_LOSSES:
+        return
     torch_state = torch.random.get_rng_state()  # a head loss draws its weights: leave no trace
     try:
         classifier = torch.nn.Linear(DUMMY_WIDTH, DUMMY_CLASSES)
@@ -191,6 +201,7 @@ def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
         loss.train()
         loss.set_epoch(0, cfg.trainer.max_epochs)
         loss(torch.randn(2 * DUMMY_CLASSES, DUMMY_WIDTH), torch.arange(DUMMY_CLASSES).repeat(2))
+        _TRIED_LOSSES.add(key)
     except ParameterError as err:
         raise ConfigError(str(err)) from None
     except (TypeError, ValueError) as err:

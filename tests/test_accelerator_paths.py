@@ -51,6 +51,7 @@ def straight_and_resumed(tmp_path, monkeypatch, data, *overrides, epochs=2, **kw
     return straight, resumed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("loss,lam", LOSSES, ids=[name for name, _ in LOSSES])
 def test_each_path_trains_finite_and_resumes_exactly(tmp_path, monkeypatch, native_bf16, loss, lam, path):
@@ -167,6 +168,7 @@ def test_latents_are_not_rewritten_in_another_precision(compose_cfg, monkeypatch
         run(cfg)
 
 
+@pytest.mark.slow
 def test_a_setup_whose_seeds_mix_precisions_is_marked(tmp_path):
     """Within a cell (a mean over bf16 and fp32 seeds) and across the cells of a setup (a
     bf16 baseline compared with an fp32 loss): both mix two computations, both are marked."""

@@ -60,6 +60,7 @@ def test_cluster_quality_recovers_well_separated_blobs():
     assert np.isnan(internal_indices(x, np.zeros(len(x), int))["silhouette"])  # one cluster: undefined
 
 
+@pytest.mark.slow
 def test_analyze_a_real_run_and_cache_it(compose_cfg, monkeypatch, tmp_path):
     cfg = compose_cfg("trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=64")
     result = run(cfg)

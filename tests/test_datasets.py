@@ -28,6 +28,7 @@ def image_folder(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp("images") / "shapes", classes=3, per_class=30)
 
 
+@pytest.mark.slow
 def test_an_image_folder_trains_above_chance_with_its_class_names(here, image_folder):
     code = cli("train", "dataset=image_folder", f"dataset.root={image_folder}", "dataset.name=shapes",
                "dataset.image_size=16", *QUICK, f"output_root={here / 'out'}")
@@ -68,6 +69,7 @@ def test_an_edited_image_is_other_data(tmp_path):
     assert data_fingerprint(cfg) != before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout, floats", [("NHWC", False), ("NCHW", True)])
 def test_an_npz_trains_above_chance(here, layout, floats):
     path = write_arrays(here / "data.npz", layout=layout, floats=floats,
@@ -140,6 +142,7 @@ def _broken_arrays(tmp):
             "lengths": (write_arrays(tmp / "len.npz", n_train=6, n_test=3), "train_x has shape")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "one class", "empty class", "unreadable", "missing keys",
                                   "lengths"])
 def test_bad_data_is_one_paragraph_and_exit_2_before_any_work(here, capsys, case):

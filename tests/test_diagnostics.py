@@ -55,6 +55,7 @@ def test_head_losses_are_not_probed_and_every_nth_batch_is():
     assert not GradientProbe(0, 0.5, torch.device("cpu")).due(0)
 
 
+@pytest.mark.slow
 def test_a_compiled_forward_is_not_probed():
     # One compiled node from the input to latent and logits: autograd would find no path from
     # the cross-entropy back to the latent and record a false 0.
@@ -91,6 +92,7 @@ def test_the_probe_changes_no_result():
         assert timeless(on) == timeless(off)
 
 
+@pytest.mark.slow
 def test_the_report_draws_both_norms_of_the_best_lambda_runs(tmp_path):
     from support.runs import finished
 

@@ -74,6 +74,7 @@ def test_no_loss_reads_a_value_past_the_recorder():
     assert found == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["ce", "magnet", "lmdl"])
 def test_the_trainer_adds_no_host_sync_per_batch(loss):
     """A whole epoch (sampling, forward, loss, backward, the fused optimizer CUDA gets, the

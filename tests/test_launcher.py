@@ -48,6 +48,7 @@ def test_the_checks_know_the_launcher_hydra_composes():
     assert LocalLauncherConf._target_ == LOCAL_LAUNCHER == composed
 
 
+@pytest.mark.slow
 def test_a_bad_launcher_setting_stops_the_sweep_before_any_job(tmp_path, cli_env):
     out = latentexp(["train", "-m", "loss=ce,magnet", "hydra.launcher.n_jobs=0", *SMALL], cli_env, tmp_path)
     assert out.returncode == 2 and "hydra.launcher.n_jobs=0 is invalid" in out.stderr, out.stderr

@@ -39,6 +39,7 @@ def test_a_distance_loss_that_acts_on_no_sample_fails_the_run():
         trainer.fit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["magnet", "latent_boost", "triplet", "contrastive", "npair"])
 def test_the_fraction_of_samples_that_counted_is_recorded_per_epoch(loss):
     trainer = make_trainer(synthetic_data(), loss=loss, max_epochs=2, batch_size=32)
@@ -68,6 +69,7 @@ def test_a_run_whose_loss_never_acts_is_recorded_as_failed(compose_cfg, monkeypa
 # ---------------------------------------------------------------- a number's spelling
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plain,spelled", [
     ("optimizer.weight_decay=0.0", "optimizer.weight_decay=0"), ("loss.alpha=1.0", "loss.alpha=1"),
     ("lambda=1.0", "lambda=1"), ("loss.T=1.0", "loss.T=1"), ("model.dropout=0.0", "model.dropout=0"),
@@ -81,6 +83,7 @@ def test_the_identity_depends_on_values_not_their_spelling(compose_cfg, plain, s
 # ---------------------------------------------------------------- divergence
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", loss_names())
 def test_every_loss_fails_cleanly_when_training_diverges(name):
     trainer = make_trainer(synthetic_data(), "optimizer=sgd", "optimizer.lr=1e12", loss=name, max_epochs=2)
@@ -113,6 +116,7 @@ def test_a_corrupt_result_json_is_named_and_deleting_it_evaluates_the_run_again(
         assert again[key] == first[key], key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "delete", "garble"])
 def test_damaged_test_latents_are_named_and_train_rewrites_them_from_the_checkpoint(compose_cfg, damage,
                                                                                    monkeypatch):
@@ -190,6 +194,7 @@ def read_only(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_read_only_places_give_clear_errors_and_reading_still_works(here, compose_cfg, read_only, capsys):
     cfg = compose_cfg(*TINY, f"output_root={read_only}")
     run(cfg)
@@ -208,6 +213,7 @@ def test_read_only_places_give_clear_errors_and_reading_still_works(here, compos
 # ---------------------------------------------------------------- refused runs leave nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", [["dataset.limit_train=5"], ["device=cuda"],
                                  ["dataset=cifar10", "dataset.download=false", "dataset.root=nowhere"]])
 def test_a_run_refused_before_training_leaves_nothing_behind(here, monkeypatch, capsys, bad):
@@ -278,6 +284,7 @@ def test_a_single_run_that_fails_exits_1(here, capsys):
     assert "failed: the training loss became nan" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_run_fails_goes_on_and_exits_0(here):
     assert cli("train", "-m", "hydra.launcher.n_jobs=1", "loss=magnet", "lambda=0.5", "optimizer=sgd",
                "optimizer.lr=1e12,1e-3", *TINY) == 0

@@ -5,6 +5,7 @@ from latentexp.errors import ConfigError
 from latentexp.models import build_model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,channels,size,classes,latent,penultimate",
     [
@@ -32,6 +33,7 @@ def test_resnet50_has_the_cifar_stem():
     assert isinstance(model.body[3], torch.nn.Identity)  # no max-pool
 
 
+@pytest.mark.slow
 def test_vgg16_has_thirteen_conv_layers_and_three_linear_layers():
     model = build_model("vgg16", 3, (32, 32), 10)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

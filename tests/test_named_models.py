@@ -21,6 +21,7 @@ def images(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp("named") / "shapes", classes=3, per_class=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["torchvision", "timm"])
 def test_resnet18_by_name_trains_on_an_image_folder(here, images, model):
     code = cli("train", f"model={model}", "model.arch=resnet18", "model.stem=cifar", "model.latent_dim=32",
@@ -42,6 +43,7 @@ def test_the_latent_is_the_pooled_features_or_their_projection(cls):
     assert projected.classifier.in_features == 30 and projected.feature_dims["latent"] == 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls, make", [
     (TorchvisionBackbone, lambda: __import__("torchvision").models.resnet18(num_classes=7)),
     (TimmBackbone, lambda: timm.create_model("resnet18", num_classes=7)),
@@ -72,6 +74,7 @@ def test_the_cifar_stem_keeps_small_images_large(images):
         TorchvisionBackbone(3, (16, 16), 3, arch="mobilenet_v3_small", stem="cifar")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["latent_boost", "arcface", "center", "lmdl"])
 def test_every_loss_trains_on_a_named_backbone(loss):
     data = synthetic_data(n=64, classes=4, size=16, channels=3)
@@ -81,6 +84,7 @@ def test_every_loss_trains_on_a_named_backbone(loss):
     assert trainer.epoch == 1 and torch.isfinite(torch.tensor(trainer.history[-1]["train_loss"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, message", [
     ("model.arch=resnet_nineteen", "is not a torchvision classification model"),
     ("model.stem=tiny", "model.stem=tiny is invalid"),

@@ -30,6 +30,7 @@ def cell(cells: pd.DataFrame, loss: str, lam: float) -> pd.Series:
     return hit.iloc[0]
 
 
+@pytest.mark.slow
 def test_cells_have_exact_mean_std_and_seed_counts(sweep):
     runs = collect_runs([sweep])
     assert len(runs) == 21 and set(runs["status"]) == {"finished", "failed", "started"}
@@ -93,6 +94,7 @@ def test_marks_in_markdown(sweep, tmp_path):
     assert arcface + "  |  |" in text
 
 
+@pytest.mark.slow
 def test_figures_are_written_as_png_and_pdf(sweep, tmp_path):
     files = build_report([sweep], tmp_path / "r", formats=(), tsne=False)["files"]
     names = {f.name for f in files}
@@ -102,6 +104,7 @@ def test_figures_are_written_as_png_and_pdf(sweep, tmp_path):
     assert all(f.stat().st_size > 1000 for f in files)
 
 
+@pytest.mark.slow
 def test_runs_with_other_settings_are_never_averaged_together(tmp_path):
     root = tmp_path / "outputs"
     for seed in (0, 1):
@@ -244,6 +247,7 @@ def test_a_loss_without_report_settings_keeps_its_config_name_after_the_others()
     assert place("my_loss") > place("sphereface")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("study", ["pilot_fashion_mnist"])
 def test_the_committed_reports_regenerate_unchanged(study, tmp_path):
     """docs/results/<study>/report/ is what `latentexp report docs/results/<study>` writes today."""

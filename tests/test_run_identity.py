@@ -36,6 +36,7 @@ def real_and_altered(tmp_path):
     return real, inverted, permuted
 
 
+@pytest.mark.slow
 def test_other_data_under_the_same_command_is_another_run(compose_cfg, real_and_altered, tmp_path):
     real, inverted, _ = real_and_altered
     first = run(compose_cfg(f"dataset.root={real}", *TINY))
@@ -103,6 +104,7 @@ class SpreadLoss(AuxiliaryLoss):
 '''
 
 
+@pytest.mark.slow
 def test_an_edited_loss_module_of_the_users_trains_anew(compose_cfg, tmp_path, monkeypatch):
     module = tmp_path / "user_code" / "my_spread.py"
     module.parent.mkdir()
@@ -153,6 +155,7 @@ PROTOCOL_RUNS = [
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="needs dataset-fashion-mnist")
 def test_the_protocol_studys_jobs_keep_their_names_on_the_real_data(tmp_path):
     """What the preset list checks without data, with the data's fingerprint in the hash."""

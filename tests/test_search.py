@@ -16,6 +16,7 @@ def results(root):
     return [json.loads(path.read_text()) for path in result_files(root)]
 
 
+@pytest.mark.slow
 def test_a_refused_trial_fails_and_the_search_goes_on(here, capfd):
     # Grid sampling of three choices: exactly three trials, one of them λ = 1.5 (outside [0, 1]).
     code = cli("train", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid",
@@ -30,6 +31,7 @@ def test_a_refused_trial_fails_and_the_search_goes_on(here, capfd):
     assert cli("report", "outputs", "--no-figures") == 0
 
 
+@pytest.mark.slow
 def test_the_preset_searches_lambda_and_t_and_resumes_as_the_same_trials(here, capfd):
     search = ("train", "-m", "hparams_search=latent_boost_lambda", "hydra.sweeper.n_trials=2", *TINY)
     assert cli(*search) == 0, capfd.readouterr().err

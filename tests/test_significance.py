@@ -124,6 +124,7 @@ def ablation_sweep(tmp_path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_ablation_table_by_hand(ablation_sweep, tmp_path):
     markdown = build_report([ablation_sweep], tmp_path / "report", with_figures=False)["markdown"]
     table = markdown.split("## Ablation at λ = 0.75: fashion_mnist / cnn")[1].split("\n## ")[0]
@@ -181,6 +182,7 @@ def _variant(cfg) -> tuple[str, dict]:
     return loss["name"], {k: v for k, v in loss.items() if k != "_target_" and defaults.get(k) != v}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(BEST_LAMBDA))
 def test_ablation_preset_is_exactly_the_grid(dataset):
     assert {p.stem for p in (Path(config_dir()) / "ablation").glob("*.yaml")} == set(ABLATIONS)

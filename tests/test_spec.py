@@ -11,6 +11,7 @@ from latentexp.spec import FORMAT_VERSION, RunSpec, eq11
 BASE = ("dataset=fashion_mnist", "model=cnn", "seed=3")
 
 
+@pytest.mark.slow
 def test_every_lambda_zero_job_is_one_baseline_run_per_seed():
     auxiliary = ("magnet", "latent_boost", "contrastive", "center", "lmdl")
     specs = [make_spec(*BASE, f"loss={loss}", "lambda=0") for loss in auxiliary]
@@ -37,6 +38,7 @@ def test_a_head_loss_has_no_lambda_unless_its_own_parameter_plays_it():
     assert make_spec(*BASE, "loss=corel_cosine", "lambda=0.3", "loss.lam=0.9").lam == 0.9
 
 
+@pytest.mark.slow
 def test_where_and_how_visibly_a_run_happens_is_not_its_identity():
     base = make_spec(*BASE)
     for override in ("device=cpu", "output_root=elsewhere", "dataset.root=/data", "dataset.download=false",

@@ -21,6 +21,7 @@ def published_cells(table: int, dataset: str, losses=None):
     return {(row["loss"], float(row["lambda"])) for _, row in frame.iterrows()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", sorted(PAPER_SETUPS))
 def test_paper_presets_sweep_exactly_the_published_grids(dataset):
     expected = {
@@ -149,6 +150,7 @@ def test_a_run_locked_by_a_live_job_is_left_to_it_and_taken_when_it_dies(tmp_pat
     assert run(cfg)["status"] == "finished" and files.holder() is None
 
 
+@pytest.mark.slow
 def test_only_one_of_many_simultaneous_jobs_gets_the_lock(tmp_path):
     import subprocess
     import sys
@@ -161,6 +163,7 @@ def test_only_one_of_many_simultaneous_jobs_gets_the_lock(tmp_path):
     assert sorted(answers) == ["False"] * 5 + ["True"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [
     ["experiment=example_fashion_mnist"],
     ["experiment=example_fashion_mnist", "seed=3", "loss=magnet,ce", "trainer.max_epochs=2"],

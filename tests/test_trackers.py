@@ -78,6 +78,7 @@ def check_trackers_equal_the_files(run_dir, root, mlflow_run, client):
     assert mlflow_run.data.params["trainer.max_epochs"] == str(config["trainer"]["max_epochs"])
 
 
+@pytest.mark.slow
 def test_one_run_leaves_event_files_and_an_mlflow_run_equal_to_its_files(compose_cfg, tmp_path):
     result = run(compose_cfg("loss=latent_boost", "lambda=0.5", "trainer.max_epochs=3", BOTH, *TINY))
     run_dir = tmp_path / "outputs" / "runs" / result["spec"]["name"]
@@ -87,6 +88,7 @@ def test_one_run_leaves_event_files_and_an_mlflow_run_equal_to_its_files(compose
     assert {"alpha", "beta", "pca_components", "grad_cosine"} <= set(tensorboard_scalars(run_dir))
 
 
+@pytest.mark.slow
 def test_the_logger_changes_neither_the_run_identity_nor_its_numbers(compose_cfg, tmp_path):
     plain = compose_cfg("loss=magnet", "trainer.max_epochs=2", *TINY)
     watched = compose_cfg("loss=magnet", "trainer.max_epochs=2", BOTH, *TINY)
@@ -137,6 +139,7 @@ def test_a_killed_run_resumes_into_the_same_trackers_without_repeating_an_epoch(
     check_trackers_equal_the_files(result.parent, root, runs[0], client)
 
 
+@pytest.mark.slow
 def test_an_mlflow_run_killed_before_its_first_checkpoint_is_found_again_by_its_hash(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     rows = [{"epoch": 1, "val_accuracy": 50.0}, {"epoch": 2, "val_accuracy": 60.0}]
@@ -174,6 +177,7 @@ def test_a_tracker_that_fails_warns_once_and_the_run_goes_on(compose_cfg, tmp_pa
     assert tensorboard_scalars(run_dir)["val_accuracy"]  # the other tracker still logged
 
 
+@pytest.mark.slow
 def test_a_store_that_breaks_mid_run_warns_once_and_the_run_goes_on(compose_cfg, monkeypatch, caplog):
     calls, log_batch = [], MlflowClient.log_batch
 

@@ -32,6 +32,7 @@ def test_trainer_learns_and_keeps_the_best_weights():
     assert trainer.accuracy("val") == pytest.approx(trainer.stopper.best)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss,lam", [("latent_boost", 0.75), ("magnet", 0.5), ("ce", 0.0)])
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch, loss, lam):
     data = synthetic_data()
@@ -92,6 +93,7 @@ def test_run_writes_result_and_history_and_does_not_retrain(compose_cfg, monkeyp
     assert run(cfg)["test_accuracy"] == result["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_run_directory_depends_on_every_result_changing_key(compose_cfg):
     def name(*overrides):
         return RunSpec.from_config(compose_cfg(*overrides)).name

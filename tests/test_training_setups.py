@@ -164,6 +164,7 @@ def test_every_loss_trains_on_every_backbone(model, monkeypatch):
 CHANCE = 25.0  # four classes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", loss_names())
 def test_every_loss_learns_far_above_chance(name):
     """Four epochs of the paper CNN on learnable synthetic data (a bright row per class)."""
@@ -204,6 +205,7 @@ def test_head_replacing_loss_is_what_predicts(monkeypatch):
     assert not torch.equal(trainer.scores(out), out.logits)
 
 
+@pytest.mark.slow
 def test_device_auto_claims_a_free_gpu_per_process(tmp_path, monkeypatch):
     """joblib jobs on a multi-GPU node: each process takes the first GPU no other one holds."""
     import fcntl
