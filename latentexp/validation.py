@@ -187,7 +187,6 @@ def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
     import torch
 
     from latentexp.losses import build_loss_from_config
-    from latentexp.losses.base import ParameterError
 
     key = json.dumps([OmegaConf.to_container(cfg.loss, resolve=True), cfg.trainer.max_epochs], sort_keys=True,
                      default=str)
@@ -197,14 +196,12 @@ def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
     try:
         classifier = torch.nn.Linear(DUMMY_WIDTH, DUMMY_CLASSES)
         loss = build_loss_from_config(cfg.loss, num_classes=DUMMY_CLASSES, embedding_size=DUMMY_WIDTH,
-                                      classifier=classifier, raw_errors=True)
+                                      classifier=classifier)  # its refusal: a ConfigError already
         loss.train()
         loss.set_epoch(0, cfg.trainer.max_epochs)
         loss(torch.randn(2 * DUMMY_CLASSES, DUMMY_WIDTH), torch.arange(DUMMY_CLASSES).repeat(2))
         _TRIED_LOSSES.add(key)
-    except ParameterError as err:
-        raise ConfigError(str(err)) from None
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError) as err:  # refused by the forward pass
         raise ConfigError(f"loss={cfg.loss.name} ({cls.__name__}) refuses its settings: {err}; check the "
                           f"loss.* values.") from None
     finally:

@@ -226,25 +226,25 @@ def test_runs_written_before_the_run_spec_are_left_out_with_a_warning(tmp_path, 
 
 def test_every_shipped_loss_declares_its_title_and_a_place_of_its_own():
     from latentexp.losses import loss_names
-    from latentexp.report.roles import UNPLACED, place, title
+    from latentexp.report.roles import UNPLACED, loss_place, loss_title
 
-    places = [place(name) for name in loss_names()]
-    assert all(title(name) != name for name in loss_names()) and UNPLACED not in places
+    places = [loss_place(name) for name in loss_names()]
+    assert all(loss_title(name) != name for name in loss_names()) and UNPLACED not in places
     assert len(set(places)) == len(places)
-    assert (title("latent_boost"), title("ce"), title("corel_gaussian")) == ("Latent Boost", "Baseline",
-                                                                              "COREL (Gaussian)")
-    assert sorted(loss_names(), key=place)[:3] == ["ce", "magnet", "latent_boost"]
+    titles = [loss_title(name) for name in ("latent_boost", "ce", "corel_gaussian")]
+    assert titles == ["Latent Boost", "Baseline", "COREL (Gaussian)"]
+    assert sorted(loss_names(), key=loss_place)[:3] == ["ce", "magnet", "latent_boost"]
 
 
 def test_a_loss_without_report_settings_keeps_its_config_name_after_the_others():
-    from latentexp.report.roles import place, title
+    from latentexp.report.roles import loss_place, loss_title
     from latentexp.report.tables import ordered
 
-    assert title("my_loss") == "my_loss"
+    assert loss_title("my_loss") == "my_loss"
     losses = ["my_loss", "sphereface", "ce"]
     cells = pd.DataFrame({"loss": losses, "loss_label": losses, "lambda": [0.5, None, 0.0]})
     assert list(ordered(cells)["loss"]) == ["ce", "sphereface", "my_loss"]
-    assert place("my_loss") > place("sphereface")
+    assert loss_place("my_loss") > loss_place("sphereface")
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Any
 
 from latentexp.config_tree import config_groups, group_option, instantiate, target_class
 from latentexp.errors import ConfigError
-from latentexp.losses.base import CONTEXT_PARAMETERS, AuxiliaryLoss, HeadLoss, Loss, loss_kind
+from latentexp.losses.base import CONTEXT_PARAMETERS, AuxiliaryLoss, HeadLoss, Loss, ParameterError, loss_kind
 
 
 def loss_names() -> list[str]:
@@ -45,10 +45,10 @@ def check_parameters(name: str, cls: type, params: dict[str, Any]) -> None:
                           f"{', '.join(loss_parameters(cls)) or 'none'}.")
 
 
-def build_loss_from_config(node: Any, raw_errors: bool = False, **context: Any) -> Loss:
+def build_loss_from_config(node: Any, **context: Any) -> Loss:
     """The loss a config node names, given the context values its constructor asks for
-    (``num_classes``, ``embedding_size``, ``classifier``). The class's own refusal (TypeError,
-    ValueError) becomes a ConfigError, or is raised as it is with ``raw_errors``."""
+    (``num_classes``, ``embedding_size``, ``classifier``). The class's own refusal becomes a
+    ConfigError: a ``require`` as it is worded (it names the config key), others prefixed."""
     cls = target_class(node)
     wanted = constructor_parameters(cls)
     missing = [k for k in CONTEXT_PARAMETERS if k in wanted and wanted[k].default is inspect.Parameter.empty
@@ -57,10 +57,10 @@ def build_loss_from_config(node: Any, raw_errors: bool = False, **context: Any) 
         raise ConfigError(f"Loss {node.get('name', cls.__name__)!r} needs {', '.join(missing)} "
                           f"(the trainer supplies it).")
     given = {k: v for k, v in context.items() if k in wanted and v is not None}
-    if raw_errors:
-        return instantiate(node, **given)
     try:
         return instantiate(node, **given)
+    except ParameterError as e:
+        raise ConfigError(str(e)) from None
     except (TypeError, ValueError) as e:
         raise ConfigError(f"Bad parameters for loss {node.get('name', cls.__name__)!r}: {e}.") from None
 

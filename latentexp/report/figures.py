@@ -15,7 +15,7 @@ from latentexp.errors import DataError
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
 from latentexp.report.cells import cell_runs
-from latentexp.report.roles import BASELINE, PROPOSED, TSNE_COLUMNS, title
+from latentexp.report.roles import BASELINE, PROPOSED, TSNE_COLUMNS, loss_title
 from latentexp.report.tables import (
     by_setup,
     lambda_text,
@@ -205,7 +205,7 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
                           loc="best", framealpha=0.6)
             lam = "" if cell["loss"] == BASELINE or lambda_text(cell["lambda"]) == "—" else \
                 f", λ = {lambda_text(cell['lambda'])}"
-            name = title(cell["loss"])
+            name = loss_title(cell["loss"])
             ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])

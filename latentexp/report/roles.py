@@ -27,11 +27,11 @@ def _declared(loss: str) -> dict:
         return {}
 
 
-def title(loss: str) -> str:
+def loss_title(loss: str) -> str:
     """The loss's column title (``Latent Boost``), or its config name."""
     return _declared(loss).get("title", loss)
 
 
-def place(loss: str) -> int:
+def loss_place(loss: str) -> int:
     """The loss's place among the losses in a table (smaller first)."""
     return _declared(loss).get("place", UNPLACED)

@@ -11,7 +11,7 @@ from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
 from latentexp.report.comparisons import METRIC, POWER_NOTE, Comparison, with_holm
 from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
-from latentexp.report.roles import BASELINE, PREDECESSOR, PROPOSED, place, title
+from latentexp.report.roles import BASELINE, PREDECESSOR, PROPOSED, loss_place, loss_title
 from latentexp.report.stats import is_missing, paired
 
 INCOMPLETE = "‡"
@@ -74,7 +74,7 @@ def code_notes(cells: pd.DataFrame) -> list[str]:
 
 def loss_name(cell) -> str:
     label = cell["loss_label"]
-    return title(cell["loss"]) + label[len(cell["loss"]):]
+    return loss_title(cell["loss"]) + label[len(cell["loss"]):]
 
 
 def lambda_text(lam) -> str:
@@ -102,7 +102,7 @@ def improvement(ours: float, base: float) -> str:
 
 
 def ordered(cells: pd.DataFrame) -> pd.DataFrame:
-    order = cells["loss"].map(place)
+    order = cells["loss"].map(loss_place)
     return cells.assign(_order=order).sort_values(["_order", "loss_label", "lambda"]).drop(columns="_order")
 
 
@@ -226,7 +226,7 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
                 table.rows.append(row)
         table.rows.append([setup, "Seeds", "ours", *_per_loss(by_label, labels, seeds_text)]
                           + ([""] if with_improvement else []))
-        for against, name in ((BASELINE, "baseline"), (PREDECESSOR, title(PREDECESSOR))):
+        for against, name in ((BASELINE, "baseline"), (PREDECESSOR, loss_title(PREDECESSOR))):
             found = [tests.get((setup, label, against)) for label in labels]
             if any(found):
                 texts = [t.texts(of=by_label[label]["n"]) if t else ("", "", "")
@@ -381,7 +381,7 @@ def ablation_tables(cells: pd.DataFrame, runs: pd.DataFrame) -> list[Table]:
                        "MDE; seeds"])
         for cell in rows:
             # Named by what differs from the loss's defaults, not from the other runs of the sweep.
-            name = title(cell["loss"]) + \
+            name = loss_title(cell["loss"]) + \
                 (f" ({cell['loss_changes']})" if cell["loss_changes"] else "")
             row = [name, *[mean_std(cell, metric, digits) for metric, _, digits in ABLATION_ROWS],
                    seeds_text(cell)]
