@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
-from latentexp.launcher import jobs_at_once
-from latentexp.spec import register_resolvers
+from latentexp.jobs import register_resolvers
+from latentexp.launcher import LOCAL_LAUNCHER, check_settings, jobs_at_once
 
 USAGE = """usage: latentexp COMMAND [ARGS]
 
@@ -54,30 +54,61 @@ def report_error(err: LatentexpError) -> None:
     sys.exit(2)
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
-def train_app(cfg: DictConfig) -> float | None:
+def train_job(cfg: DictConfig) -> float | None:
+    """Hydra's task function: the run of one job, resolved once (latentexp.jobs)."""
     from hydra.types import RunMode
 
-    from latentexp.train.run import run  # heavy imports only once Hydra has parsed the command line
+    from latentexp import jobs
+    from latentexp.train.run import run_spec  # heavy imports only once Hydra has parsed the command line
 
-    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_config = HydraConfig.get()
+    job_dir = Path(hydra_config.runtime.output_dir)
     try:
-        result = run(cfg, run_dir=job_dir)
+        job = jobs.find(hydra_config.overrides.task, cfg)
+        result = run_spec(job.at(job_dir), requested_loss=cfg.loss.name)
     except LatentexpError as err:
         _remove_hydra_record(job_dir)
-        if is_search(HydraConfig.get()):
+        if is_search(hydra_config):
             # A trial a search proposed and latentexp refused (λ out of range, say): a failed trial,
             # which the sweeper records as such before it goes on (an exit would end the study).
             print(f"latentexp: error: {err} (this trial failed; the search goes on)", file=sys.stderr)
             raise TrialFailed(str(err)) from None
         report_error(err)
-    if result.get("status") == "failed" and is_search(HydraConfig.get()):
+    if result.get("status") == "failed" and is_search(hydra_config):
         raise TrialFailed(f"run {job_dir.name} failed: {result.get('reason')}")
-    if result.get("status") == "failed" and HydraConfig.get().mode == RunMode.RUN:
+    if result.get("status") == "failed" and hydra_config.mode == RunMode.RUN:
         # A single run that failed exits 1, so that a script or a SLURM job can tell; a sweep goes on.
         print(f"latentexp: run {job_dir.name} failed: {result.get('reason')}", file=sys.stderr)
         sys.exit(1)
     return result.get("val_accuracy_best")  # the objective for Hydra sweepers
+
+
+train_app = hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(train_job)
+
+
+def run_planned(job) -> None:
+    """A single run (no -m) as Hydra's run mode runs it, of the config `latentexp train` composed:
+    the same run directory, .hydra/ record, log and callbacks, without composing it again."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.utils import configure_log, run_job, setup_globals
+    from hydra.types import HydraContext, RunMode
+    from omegaconf import open_dict
+
+    setup_globals()
+    cfg = job.config
+    with open_dict(cfg.hydra):
+        cfg.hydra.mode = RunMode.RUN
+    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+    HydraConfig.instance().set_config(cfg)
+    callbacks = Callbacks(cfg)
+    callbacks.on_run_start(config=cfg, config_name="config")
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(config_dir()))
+    ret = run_job(hydra_context=HydraContext(config_loader=loader, callbacks=callbacks),
+                  task_function=train_job, config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None)
+    callbacks.on_run_end(config=cfg, config_name="config", job_return=ret)
+    _ = ret.return_value  # the task's own exception, raised here
 
 
 class TrialFailed(RuntimeError):
@@ -85,14 +116,18 @@ class TrialFailed(RuntimeError):
     failure, and the sweeper tells the study."""
 
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Sweepers of a grid known up front: Hydra's basic one, and latentexp's (the basic one without
+# composing again the jobs latentexp.jobs planned).
+GRID_SWEEPERS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                 "hydra_plugins.latentexp_launcher.planned_sweeper.PlannedSweeper")
+PLANNED_SWEEPER = "hydra/sweeper=latentexp"
 
 
 def is_search(hydra_config) -> bool:
     """A sweep whose jobs a sweeper proposes as it goes (Optuna, say), not a grid known up front."""
     from hydra.types import RunMode
 
-    return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") != BASIC_SWEEPER
+    return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") not in GRID_SWEEPERS
 
 
 def _remove_hydra_record(job_dir: Path) -> None:
@@ -147,17 +182,18 @@ def check_group_choices(args: list[str]) -> None:
                                   f"{', '.join(groups[group])} (the files in conf/{group}/).")
 
 
-def check_every_job(args: list[str], dry_run: bool) -> list[DictConfig] | None:
-    """Compose and validate every job of the command before Hydra starts any, so that a bad value
-    anywhere in a sweep stops it before its first job, with exit 2 and nothing written; and check
-    that each output root can be written. Returns the jobs' configs; None where the command is left
-    to Hydra (its own flags, another config directory, another sweeper)."""
+def check_every_job(args: list[str], dry_run: bool) -> list | None:
+    """Compose, validate and specify every job of the command once (latentexp.jobs) before Hydra
+    starts any, so that a bad value anywhere in a sweep stops it before its first job, with exit 2
+    and nothing written; and check that each output root can be written. Returns the jobs; None
+    where the command is left to Hydra (its own flags, another config directory, another sweeper)."""
     from hydra._internal.utils import get_args_parser
 
+    from latentexp import jobs
     from latentexp.rundir import check_output_root
     from latentexp.sweeps import job_configs
-    from latentexp.validation import validate_config
 
+    jobs.plan([])  # this command's jobs only
     if "--version" in args:
         return None
     try:
@@ -167,26 +203,28 @@ def check_every_job(args: list[str], dry_run: bool) -> list[DictConfig] | None:
     if any((parsed.help, parsed.hydra_help, parsed.cfg, parsed.info, parsed.shell_completion,
             parsed.config_path, parsed.config_dir, parsed.config_name, parsed.experimental_rerun)):
         return None
-    if any(_override_key(a) in SEARCH_KEYS for a in parsed.overrides):
+    if is_search_command(parsed.overrides):
         check_search(parsed.overrides, dry_run)
         return None
-    configs = job_configs(parsed.overrides, multirun=parsed.multirun)
-    for cfg in configs:
-        validate_config(cfg)
+    configs = job_configs(parsed.overrides, multirun=parsed.multirun, with_hydra=True)
+    planned = jobs.plan(configs)
     if parsed.multirun:
-        check_launcher(parsed.overrides)
-    from latentexp.spec import RunSpec
-
-    for cfg in configs:  # the data each job reads (its fingerprint): found, or named before any job
-        RunSpec.from_config(cfg)
+        launcher = configs[0].hydra.launcher  # one for the whole sweep (hydra.* is never swept)
+        if launcher.get("_target_") == LOCAL_LAUNCHER:
+            check_settings(launcher.n_jobs, launcher.threads_per_job)
     if not dry_run:
-        for root in sorted({str(cfg.output_root) for cfg in configs}):
+        for root in sorted({str(job.spec.config["output_root"]) for job in planned}):
             check_output_root(Path(root))
-    return configs
+    return planned
 
 
 # Overrides that hand the jobs to another sweeper (a search proposes them as it goes).
 SEARCH_KEYS = ("hydra/sweeper", "hparams_search")
+
+
+def is_search_command(args: list[str]) -> bool:
+    """Whether the command hands its jobs to another sweeper than latentexp's own."""
+    return any(_override_key(a) in SEARCH_KEYS and a != PLANNED_SWEEPER for a in args if "=" in a)
 
 
 def check_search(overrides: list[str], dry_run: bool) -> None:
@@ -208,25 +246,6 @@ def check_search(overrides: list[str], dry_run: bool) -> None:
     RunSpec.from_config(cfg)
     if not dry_run:
         check_output_root(Path(str(cfg.output_root)))
-
-
-def check_launcher(overrides: list[str]) -> None:
-    """The local launcher's settings (hydra.launcher.n_jobs, threads_per_job), checked before any job."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from latentexp.config_tree import compose
-    from latentexp.launcher import LOCAL_LAUNCHER, check_settings
-
-    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)
-             if not o.is_sweep_override()]
-    try:
-        launcher = compose(fixed, with_hydra=True).hydra.launcher
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(" ".join(str(err).split())) from None  # job_configs has named most of these
-    if launcher.get("_target_") == LOCAL_LAUNCHER:
-        check_settings(launcher.n_jobs, launcher.threads_per_job)
 
 
 # Hydra's Optuna sweeper as latentexp sets it up (README, "Searching λ"): it maximises what a job
@@ -256,10 +275,10 @@ def with_search_settings(args: list[str]) -> list[str]:
 
 def train_command(args: list[str]) -> None:
     dry_run = "--dry-run" in args
-    args = with_search_settings([a for a in args if a != "--dry-run"])
+    args = with_planned_sweeper(with_search_settings([a for a in args if a != "--dry-run"]))
     try:
         check_group_choices(args)
-        configs = check_every_job(args, dry_run)
+        jobs = check_every_job(args, dry_run)
         if dry_run:
             refused = [a for a in args if _override_key(a) in ("hydra.sweep.dir", "hydra.sweep.subdir",
                                                                "hydra.run.dir")]
@@ -267,28 +286,41 @@ def train_command(args: list[str]) -> None:
                 raise ConfigError(f"--dry-run lists runs under output_root/runs/ and cannot follow "
                                   f"{', '.join(refused)}; set output_root=DIR instead (runs then live in "
                                   f"DIR/runs/<name>/).")
-            if configs is None:
+            if jobs is None:
                 raise ConfigError("--dry-run lists the jobs of Hydra's basic sweeper in latentexp's config "
                                   "tree; drop --dry-run with Hydra's own flags, another config directory or "
                                   "another sweeper.")
-            plan(configs)
+            plan(jobs)
             return
     except LatentexpError as err:
         report_error(err)
+    if jobs is not None and not _is_multirun(args):
+        run_planned(jobs[0])
+        return
     sys.argv = ["latentexp train", *args]  # Hydra reads the command line itself
     train_app()
 
 
-def plan(configs: list[DictConfig]) -> list[dict]:
+def _is_multirun(args: list[str]) -> bool:
+    return "-m" in args or "--multirun" in args
+
+
+def with_planned_sweeper(args: list[str]) -> list[str]:
+    """``args`` with latentexp's sweeper for a grid sweep (-m without a search or a sweeper of the
+    user's): Hydra's basic one, which then launches the planned jobs without composing them again."""
+    if not _is_multirun(args) or is_search_command(args):
+        return args
+    return [*args, PLANNED_SWEEPER]
+
+
+def plan(jobs: list) -> list[dict]:
     """The dry run: each job's run directory and how far that run got, without writing anything
     (the jobs are the ones `latentexp train` launches: composed as Hydra's basic sweeper composes
     them, whatever the launcher)."""
-    from latentexp.spec import RunSpec
-
     rows: list[dict] = []
     first: dict = {}
-    for index, cfg in enumerate(configs):
-        spec = RunSpec.from_config(cfg)
+    for index, job in enumerate(jobs):
+        spec = job.spec
         state = spec.files.state() if spec.run_dir not in first else f"same run as #{first[spec.run_dir]}"
         first.setdefault(spec.run_dir, index)
         rows.append({"index": index, "run_dir": spec.run_dir, "state": state})

@@ -15,6 +15,7 @@ its share of the CPU threads.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -116,19 +117,28 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
 
     import cloudpickle
 
+    from latentexp.jobs import state as planned_jobs
+
     with tempfile.TemporaryDirectory(prefix="latentexp-sweep-") as scratch:
         common = Path(scratch) / "job.pkl"
         common.write_bytes(cloudpickle.dumps((launcher.hydra_context, config, launcher.task_function,
-                                              Singleton.get_state())))
+                                              Singleton.get_state(), planned_jobs())))
         return _Pool(common, Path(scratch), at_once, threads).run(jobs)
 
 
 def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
     """Hydra's config of one job of the sweep, set as the current one."""
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from omegaconf import OmegaConf, open_dict
 
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    from latentexp.jobs import planned
+
+    job = planned(overrides)
+    if job is not None:  # composed once, by `latentexp train`
+        sweep_config = copy.deepcopy(job.config)
+        OmegaConf.copy_cache(from_config=config, to_config=sweep_config)
+    else:
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
         sweep_config.hydra.job.num = int(index)
@@ -295,10 +305,12 @@ def worker_main() -> None:
     from hydra.core.singleton import Singleton
     from hydra.core.utils import setup_globals
 
-    from latentexp.spec import register_resolvers
+    from latentexp import jobs
 
-    register_resolvers()
-    hydra_context, config, task_function, singleton_state = cloudpickle.loads(Path(common).read_bytes())
+    jobs.register_resolvers()
+    hydra_context, config, task_function, singleton_state, planned = cloudpickle.loads(
+        Path(common).read_bytes())
+    jobs.install(planned)  # the sweep's jobs, resolved by `latentexp train`
     setup_globals()
     Singleton.set_state(singleton_state)
     sweep_config = _sweep_job(hydra_context, config, int(index), json.loads(overrides))

@@ -181,21 +181,16 @@ def plain_config(cfg: DictConfig | dict) -> dict[str, Any]:
 def _numbers_as_declared(config: dict[str, Any]) -> dict[str, Any]:
     """Integers where a float is declared become floats (``lambda=1`` is ``lambda=1.0``,
     ``optimizer.weight_decay=0`` is 0.0): the identity depends on values, not on their spelling.
-    Declared: by the class's signature for a ``_target_`` node, else by the YAML default of the
-    key (conf/config.yaml for the top level, the group's option file)."""
-    from latentexp.config_tree import group_option, root_config
+    Declared by the class's own annotations for a ``_target_`` node (the constructor is the one
+    declaration of a loss's, optimizer's or model's parameters), by conf/config.yaml's defaults for
+    the top-level keys (``lambda`` cannot be a dataclass field: it is a Python keyword). The trainer's
+    settings are a structured config, typed as it is composed (latentexp.trainer_settings)."""
+    from latentexp.config_tree import root_config
 
-    declared = {k for k, v in root_config().items() if _is_float(v)}
+    declared = {k for k, v in root_config().items() if isinstance(v, float)}
     for group, node in config.items():
         if isinstance(node, dict) and "_target_" in node:
             declared |= {f"{group}.{k}" for k in _float_parameters(node["_target_"])}
-        elif isinstance(node, dict) and "name" in node:
-            try:
-                defaults = group_option(group, node["name"])
-            except KeyError:
-                continue
-            declared |= {f"{group}.{k}" for k, v in defaults.items()
-                         if _is_float(v) or (isinstance(v, list) and v and all(_is_float(x) for x in v))}
     for dotted in declared:
         *parents, leaf = dotted.split(".")
         node = config
@@ -204,10 +199,6 @@ def _numbers_as_declared(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict) and leaf in node:
             node[leaf] = _as_float(node[leaf])
     return config
-
-
-def _is_float(value: Any) -> bool:
-    return isinstance(value, float)
 
 
 def _as_float(value: Any) -> Any:
@@ -220,19 +211,36 @@ def _as_float(value: Any) -> Any:
 
 @functools.cache
 def _float_parameters(target: str) -> frozenset[str]:
-    """The constructor parameters of a class whose annotation says float (not int), or whose
-    default is a float."""
+    """The constructor parameters of a class declared float, alone or in a union or a sequence
+    (``float | None``, ``Sequence[float]``) and never int, or whose default is a float."""
     import inspect
+    import typing
 
     from hydra.utils import get_class
 
+    cls = get_class(target)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - a class whose annotations do not evaluate: its defaults decide
+        hints = {}
     names = set()
-    for name, p in inspect.signature(get_class(target)).parameters.items():
-        text = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__",
-                                                                         str(p.annotation))
-        if ("float" in text and "int" not in text) or _is_float(p.default):
+    for name, p in inspect.signature(cls).parameters.items():
+        types = _types_in(hints.get(name))
+        if (float in types and int not in types) or isinstance(p.default, float):
             names.add(name)
     return frozenset(names)
+
+
+def _types_in(hint: Any) -> set:
+    """Every class a type hint names, through unions and generics (``Sequence[float] | None``)."""
+    import typing
+
+    if hint is None:
+        return set()
+    found = {hint} if isinstance(hint, type) else set()
+    for argument in typing.get_args(hint):
+        found |= _types_in(argument)
+    return found
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -270,19 +278,3 @@ def _number(value: Any) -> Any:
 
 def _text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _run_name_resolver(*, _root_: DictConfig) -> str:
-    # Hydra asks for the run directory before the job starts. `latentexp train` has validated
-    # every job by then; a config it could not check (another config directory) may still be
-    # invalid, and the job's own validation then says how: name a placeholder, never raise here.
-    try:
-        return RunSpec.from_config(_root_).name
-    except Exception:  # noqa: BLE001
-        return "invalid-config"
-
-
-def register_resolvers() -> None:
-    """Make ``${latentexp_run_name:}`` available to the Hydra configs (conf/config.yaml's run dirs)."""
-    if not OmegaConf.has_resolver("latentexp_run_name"):
-        OmegaConf.register_new_resolver("latentexp_run_name", _run_name_resolver)

@@ -8,10 +8,12 @@ import itertools
 import re
 
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from latentexp.config_tree import compose, config_groups
 from latentexp.errors import ConfigError
 from latentexp.spec import RunSpec
+from latentexp.trainer_settings import composition_error
 
 # The paper's sweep presets, per table: the preset's name for a dataset.
 PAPER_TABLE_PRESETS = {
@@ -28,9 +30,12 @@ def preset_name(table: str, dataset: str) -> str:
     return PAPER_TABLE_PRESETS[table].format(dataset=dataset, appendix=APPENDIX_TABLES[dataset])
 
 
-def job_configs(overrides: list[str], multirun: bool = True) -> list[DictConfig]:
+def job_configs(overrides: list[str], multirun: bool = True, with_hydra: bool = False) -> list[DictConfig]:
     """The composed config of every job of ``latentexp train [-m] OVERRIDES``, in the sweeper's
-    order. A Hydra composition error (a key the config lacks, a bad override) is a ConfigError."""
+    order. ``with_hydra``: each with Hydra's node as the job's own Hydra composition makes it
+    (``hydra.overrides.task`` is then the job's overrides as the sweeper names them, the key by
+    which latentexp.jobs finds the job again). A Hydra composition error (a key the config lacks,
+    a bad override) is a ConfigError."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -40,6 +45,10 @@ def job_configs(overrides: list[str], multirun: bool = True) -> list[DictConfig]
         sweeps = [o.input_line for o in arguments if o.is_sweep_override()]
         if sweeps and not multirun:
             raise ConfigError(f"{sweeps[0]} sweeps several values: add -m to run one job per value.")
+        swept_hydra = [o.input_line for o in arguments if o.is_sweep_override() and o.is_hydra_override()]
+        if swept_hydra:
+            raise ConfigError(f"{swept_hydra[0]} sweeps a setting of Hydra itself, one for the whole sweep: "
+                              f"give it one value.")
         params = []
         if multirun:  # a preset's own sweep (hydra.sweeper.params), replaced key by key by the arguments
             fixed = [o.input_line for o in arguments if not o.is_sweep_override()]
@@ -48,8 +57,11 @@ def job_configs(overrides: list[str], multirun: bool = True) -> list[DictConfig]
         final = {}
         for override in [*params, *arguments]:  # as Hydra's BasicSweeper: the last word on a key wins
             final[override.get_key_element()] = override
-        return _expand(list(final.values()))
-    except HydraException as err:
+        return _expand(list(final.values()), multirun, with_hydra)
+    except (HydraException, OmegaConfBaseException) as err:
+        declared = composition_error(err.__cause__ or err)  # a declared setting's own words
+        if declared:
+            raise ConfigError(declared) from None
         message = " ".join(str(err).split())
         if err.__cause__ is not None:  # OmegaConf's own first line says what is wrong with the value
             message = f"{message}: {str(err.__cause__).splitlines()[0]}."
@@ -60,27 +72,58 @@ def job_configs(overrides: list[str], multirun: bool = True) -> list[DictConfig]
         raise ConfigError(message) from None
 
 
-def _expand(overrides: list) -> list[DictConfig]:
+def _expand(overrides: list, multirun: bool, with_hydra: bool) -> list[DictConfig]:
     """One composed config per job: once per choice of config groups, then the swept values set."""
     groups = config_groups()
-    fixed = [o.input_line for o in overrides if not o.is_sweep_override()]
-    swept = [o for o in overrides if o.is_sweep_override()]
+    hydra_fixed = [o.input_line for o in overrides if o.is_hydra_override()]
+    if with_hydra and multirun:
+        hydra_fixed.append("hydra.mode=MULTIRUN")  # as Hydra's multirun composes each job
+    task = [o for o in overrides if not o.is_hydra_override()]
+    fixed = [o.input_line for o in task if not o.is_sweep_override()]
+    swept = [o for o in task if o.is_sweep_override()]
     is_group = [o.key_or_group in groups or "/" in o.key_or_group for o in swept]
     axes = [_values(o, groups) for o in swept]
+    names = _job_overrides(task, multirun)
     composed: dict[tuple, DictConfig] = {}
     configs = []
-    for values in itertools.product(*axes):
+    for values, job_overrides in zip(itertools.product(*axes), names, strict=True):
         choice = tuple(f"{o.get_key_element()}={v}"
                        for o, v, group in zip(swept, values, is_group, strict=True) if group)
         if choice not in composed:
-            composed[choice] = compose([*fixed, *choice])
+            composed[choice] = compose([*hydra_fixed, *fixed, *choice], with_hydra=with_hydra)
         cfg = composed[choice].copy()
         with open_dict(cfg):
             for o, value, group in zip(swept, values, is_group, strict=True):
                 if not group:
                     OmegaConf.update(cfg, o.key_or_group, value, merge=False)
+            if with_hydra:
+                _name_the_job(cfg, job_overrides)
         configs.append(cfg)
     return configs
+
+
+def _job_overrides(task: list, multirun: bool) -> list[list[str]]:
+    """Each job's overrides as Hydra hands them to the launcher: its sweeper's split for a sweep,
+    the command line's own words for a single run."""
+    if not multirun:
+        return [[o.input_line for o in task]]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    (batch,) = BasicSweeper.split_arguments(task, max_batch_size=None)
+    return batch
+
+
+def _name_the_job(cfg: DictConfig, job_overrides: list[str]) -> None:
+    """Hydra's record of a job's overrides, as its own composition of those overrides writes it
+    (a config composed once per choice of groups got the group choices only)."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirname = cfg.hydra.job.config.override_dirname
+    cfg.hydra.overrides.task = list(job_overrides)
+    cfg.hydra.job.override_dirname = get_overrides_dirname(
+        overrides=OverridesParser.create().parse_overrides(job_overrides), kv_sep=dirname.kv_sep,
+        item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
 
 
 def _values(override, groups: dict[str, list[str]]) -> list:

@@ -1,25 +1,95 @@
-"""The trainer's settings: the ``trainer`` config group (conf/trainer/default.yaml), typed."""
+"""The trainer's settings, declared once: the ``trainer`` config group's structured config (Hydra's
+ConfigStore, ``trainer/schema``, which conf/trainer/default.yaml extends). Each field's type is
+enforced by OmegaConf as the config is composed (``trainer.max_epochs=2`` is an int, ``abc`` is
+refused); its range and the words that describe it are the field's metadata, checked by
+``check`` before any work starts and quoted by every message about the setting."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, Union
 
 
-@dataclass(frozen=True)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _setting(expected: str, ok: Callable[[Any], bool]) -> Any:
+    return field(metadata={"expected": expected, "ok": ok})
+
+
+def _flag() -> Any:
+    return _setting("true or false", lambda v: isinstance(v, bool))
+
+
+def _positive() -> Any:
+    return _setting("a positive integer", lambda v: _is_int(v) and v >= 1)
+
+
+# OmegaConf reads these annotations at run time: Optional and Union, not `X | None` (it needs typing's).
+@dataclass
 class TrainerSettings:
-    max_epochs: int
-    batch_size: int
-    early_stopping_patience: int | None  # None: never stop early
-    sampler: str  # random | m_per_class
-    m_per_class: int
-    eval_batch_size: int
-    amp: bool  # bf16 autocast of the model where the device computes bf16 natively
-    channels_last: bool
-    compile: bool
-    progress: bool | str  # auto: bars when stderr is a terminal
-    gradient_diagnostics_every: int  # probe every n-th batch (train/diagnostics.py); 0: off
+    max_epochs: int = _positive()
+    batch_size: int = _positive()
+    early_stopping_patience: Optional[int] = _setting(  # noqa: UP045 - None: never stop early
+        "null (no early stopping) or a non-negative integer", lambda v: v is None or (_is_int(v) and v >= 0))
+    sampler: str = _setting("random or m_per_class", lambda v: v in ("random", "m_per_class"))
+    m_per_class: int = _positive()  # against the class count once the data is read (train.build)
+    eval_batch_size: int = _positive()
+    amp: bool = _flag()  # bf16 autocast of the model where the device computes bf16 natively
+    channels_last: bool = _flag()
+    compile: bool = _flag()
+    progress: Union[bool, str] = _setting(  # noqa: UP007 - auto: bars when stderr is a terminal
+        "auto, true or false", lambda v: v == "auto" or isinstance(v, bool))
+    gradient_diagnostics_every: int = _setting(  # probe every n-th batch (train/diagnostics.py); 0: off
+        "a non-negative integer (0 turns the gradient diagnostics off)", lambda v: _is_int(v) and v >= 0)
 
     @classmethod
     def from_config(cls, node: Any) -> TrainerSettings:
         return cls(**{k: node[k] for k in cls.__dataclass_fields__})
+
+
+SCHEMA = "schema"  # its name in the trainer group, which conf/trainer/default.yaml lists first
+
+
+def register() -> None:
+    """Put the schema in Hydra's ConfigStore (Hydra's plugin discovery does it for every Hydra app
+    and composition: hydra_plugins/latentexp_launcher/settings.py)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group="trainer", name=SCHEMA, node=TrainerSettings, provider="latentexp")
+
+
+def expected(name: str) -> str:
+    return next(f.metadata["expected"] for f in fields(TrainerSettings) if f.name == name)
+
+
+def check(node: Any) -> str | None:
+    """The first setting out of its range, as a message; None where all are in range."""
+    for f in fields(TrainerSettings):
+        value = node[f.name]
+        if not f.metadata["ok"](value):
+            return f"trainer.{f.name}={value!r} is invalid: expected {f.metadata['expected']}."
+    return None
+
+
+def no_such_setting(names: list[str]) -> str:
+    settings = ", ".join(TrainerSettings.__dataclass_fields__)
+    return f"trainer has no setting {', '.join(names)}; its settings: {settings}."
+
+
+def composition_error(err: Exception) -> str | None:
+    """What OmegaConf's refusal of a trainer setting as the config was composed (a type that does
+    not fit, a key the trainer has not) says in latentexp's words; None for any other error."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+    full_key = str(getattr(err, "full_key", "") or "")
+    group, _, name = full_key.partition(".")
+    if group != "trainer" or not name:
+        return None
+    if isinstance(err, (ConfigAttributeError, ConfigKeyError)):
+        return no_such_setting([name])
+    if isinstance(err, ValidationError) and name in TrainerSettings.__dataclass_fields__:
+        return f"{full_key}={err.value!r} is invalid: expected {expected(name)}."
+    return None

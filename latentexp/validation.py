@@ -93,24 +93,17 @@ def _validate_dataset(cfg: DictConfig) -> None:
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
-    from latentexp.trainer_settings import TrainerSettings
+    """The trainer's declared settings (latentexp.trainer_settings): no other key, each in its range."""
+    from latentexp import trainer_settings
 
-    unknown = sorted(set(cfg.trainer) - set(TrainerSettings.__dataclass_fields__))
+    unknown = sorted(set(cfg.trainer) - set(trainer_settings.TrainerSettings.__dataclass_fields__))
     if unknown:
-        raise ConfigError(f"trainer has no setting {', '.join(unknown)}; its settings: "
-                          f"{', '.join(TrainerSettings.__dataclass_fields__)}.")
-    for key in ("trainer.compile", "trainer.amp", "trainer.channels_last"):
-        _check(cfg, key, lambda v: isinstance(v, bool), "true or false")
-    _check(cfg, "trainer.progress", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
-    _check(cfg, "trainer.gradient_diagnostics_every", lambda v: _is_int(v) and v >= 0,
-           "a non-negative integer (0 turns the gradient diagnostics off)")
-    for key in ("trainer.max_epochs", "trainer.batch_size", "trainer.eval_batch_size"):
-        _check(cfg, key, lambda v: _is_int(v) and v >= 1, "a positive integer")
-    _check(cfg, "trainer.early_stopping_patience", lambda v: v is None or (_is_int(v) and v >= 0),
-           "null (no early stopping) or a non-negative integer")
-    _check(cfg, "trainer.sampler", lambda v: v in ("random", "m_per_class"), "random or m_per_class")
-    _check(cfg, "trainer.m_per_class", lambda v: _is_int(v) and v >= 1, "a positive integer")
-    # m_per_class against the class count: once the data is read (train.build), before any work
+        raise ConfigError(trainer_settings.no_such_setting(unknown))
+    for name in trainer_settings.TrainerSettings.__dataclass_fields__:
+        _get(cfg, f"trainer.{name}")  # a config composed elsewhere may lack one
+    message = trainer_settings.check(cfg.trainer)
+    if message:
+        raise ConfigError(message)
 
 
 def _validate_optimization(cfg: DictConfig) -> None:

@@ -16,7 +16,7 @@ from support.datasets import write_cifar10, write_cifar100, write_fashion_mnist 
 from support.helpers import cli_environment  # noqa: E402
 
 from latentexp.config_tree import compose  # noqa: E402
-from latentexp.spec import register_resolvers  # noqa: E402
+from latentexp.jobs import register_resolvers  # noqa: E402
 
 register_resolvers()
 

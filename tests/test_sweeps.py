@@ -185,3 +185,37 @@ def test_the_jobs_are_the_ones_hydras_basic_sweeper_launches(overrides):
     (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(
         [*(f"{k}={v}" for k, v in params.items()), *overrides]), None)
     assert [plain_config(c) for c in job_configs(overrides)] == [plain_config(compose(job)) for job in jobs]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["experiment=example_fashion_mnist", "seed=3", "loss=magnet,ce", "lambda=0,0.5"],
+    ["loss=magnet,latent_boost", "seed=range(2)", "optimizer=adam,sgd", "hydra.launcher.n_jobs=1"],
+])
+def test_each_planned_job_is_the_config_hydras_launcher_would_compose(overrides):
+    """The launcher runs the configs `latentexp train` composed instead of composing them again:
+    each must be Hydra's own composition of the job, its Hydra node included (run directory,
+    overrides, mode, choices), found by the overrides Hydra's sweeper hands the launcher."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from latentexp import jobs
+    from latentexp.cli import PLANNED_SWEEPER
+    from latentexp.config_tree import config_dir
+    from latentexp.spec import flatten
+    from latentexp.sweeps import job_configs
+
+    args = [*overrides, PLANNED_SWEEPER]
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(config_dir()))
+    master = loader.load_configuration("config", [*args, "hydra.mode=MULTIRUN"], run_mode=RunMode.MULTIRUN)
+    params = [f"{k}={v}" for k, v in (master.hydra.sweeper.params or {}).items()]
+    (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(
+        [*params, *master.hydra.overrides.task]), None)
+    planned = job_configs(args, multirun=True, with_hydra=True)
+    assert [jobs.overrides_of(cfg) for cfg in planned] == [tuple(job) for job in batch]
+    for cfg, job in zip(planned, batch, strict=True):
+        theirs = loader.load_sweep_config(master, job)
+        assert flatten(OmegaConf.to_container(cfg)) == flatten(OmegaConf.to_container(theirs))

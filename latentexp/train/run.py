@@ -36,7 +36,13 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     data, the device, the sampler) refuses it before its directory is created.
     """
     validate_config(cfg)
-    spec = RunSpec.from_config(cfg, run_dir)
+    return run_spec(RunSpec.from_config(cfg, run_dir), requested_loss=cfg.loss.name)
+
+
+def run_spec(spec: RunSpec, requested_loss: str | None = None) -> dict:
+    """``run`` of a job already validated and specified (latentexp.jobs): the same run, with no
+    second validation or spec. ``requested_loss``: the loss the job named (an auxiliary loss at
+    λ = 0 trains the baseline, and says so)."""
     files = spec.files
     done = files.read_result()  # an unreadable one stops with a message that says how to repair it
     if done is not None and not (done.get("status") == "finished" and files.latents_broken()):
@@ -48,9 +54,9 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                     "`latentexp analyze` and the report's t-SNE need the latents: delete the run directory "
                     "and run the same command to train it again if you need them", files.path)
         return done
-    if spec.loss != cfg.loss.name:
+    if requested_loss is not None and spec.loss != requested_loss:
         log.info("%s at λ = 0 is the cross-entropy baseline: training loss=ce, shared by every λ = 0 job",
-                 cfg.loss.name)
+                 requested_loss)
     config = spec.config
     device = resolve_device(config["device"])
     configure_backends(device)
