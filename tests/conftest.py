@@ -22,8 +22,10 @@ register_resolvers()
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker per core: each computes on its own core
     import torch  # noqa: E402
+    from support.helpers import keep_to_one_core  # noqa: E402
 
     torch.set_num_threads(1)
+    keep_to_one_core(int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw")))
 
 if os.environ.get("LATENTEXP_TEST_NO_BF16"):  # the in-process suite as a CPU without native bf16 runs it
     import torch  # noqa: E402

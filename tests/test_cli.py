@@ -1,4 +1,5 @@
-"""The `latentexp` console script, run for real in subprocesses."""
+"""The `latentexp` console script: its commands in this process, and in subprocesses what only a
+process shows (the exit code of the installed script, the wheel)."""
 
 import json
 import os
@@ -8,32 +9,31 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support.helpers import latentexp, result_files
+from support.helpers import cli, latentexp, result_files
 
 pytestmark = pytest.mark.slow
 
 TINY = ["trainer.max_epochs=1", "dataset.limit_train=300", "trainer.batch_size=64", "device=cpu"]
 
 
-def test_train_end_to_end_then_skip_when_finished(tmp_path, cli_env):
-    out = latentexp(["train", "loss=latent_boost", "lambda=0.75", *TINY], cli_env, tmp_path)
-    assert out.returncode == 0, out.stderr
-    (result,) = result_files(tmp_path / "outputs")
+def test_train_end_to_end_then_skip_when_finished(here, capfd):
+    assert cli("train", "loss=latent_boost", "lambda=0.75", *TINY) == 0
+    (result,) = result_files(here / "outputs")
     data = json.loads(result.read_text())
     assert data["status"] == "finished" and data["spec"]["lambda"] == 0.75
     assert result.parent.name.startswith("fashion_mnist-cnn-latent_boost-lam0.75-seed0-")
     assert (result.parent / "history.csv").exists() and (result.parent / ".hydra" / "config.yaml").exists()
     before = result.stat().st_mtime_ns
-    again = latentexp(["train", "loss=latent_boost", "lambda=0.75", *TINY], cli_env, tmp_path)
-    assert again.returncode == 0 and "not training again" in again.stdout + again.stderr
+    capfd.readouterr()
+    assert cli("train", "loss=latent_boost", "lambda=0.75", *TINY) == 0
+    again = capfd.readouterr()
+    assert "not training again" in again.out + again.err
     assert result.stat().st_mtime_ns == before
 
 
-def test_multirun_sweep_writes_one_directory_per_run(tmp_path, cli_env):
-    sweep = ["train", "-m", "loss=ce,magnet", "lambda=0.5", "hydra.launcher.n_jobs=1", *TINY]
-    out = latentexp(sweep, cli_env, tmp_path)
-    assert out.returncode == 0, out.stderr
-    names = sorted(p.parent.name for p in result_files(tmp_path / "outputs"))
+def test_multirun_sweep_writes_one_directory_per_run(here):
+    assert cli("train", "-m", "loss=ce,magnet", "lambda=0.5", "hydra.launcher.n_jobs=1", *TINY) == 0
+    names = sorted(p.parent.name for p in result_files(here / "outputs"))
     assert len(names) == 2 and names[0].startswith("fashion_mnist-cnn-ce-lam0-seed0-")  # ce ignores λ
     assert names[1].startswith("fashion_mnist-cnn-magnet-lam0.5-seed0-")
 
@@ -121,11 +121,9 @@ def test_the_installed_console_script_runs(tmp_path, cli_env):
     assert out.returncode == 0 and "report PATH" in out.stdout
 
 
-def test_unknown_command_and_help(tmp_path, cli_env):
-    bad = latentexp(["trian"], cli_env, tmp_path)
-    assert bad.returncode == 2 and "unknown command 'trian'" in bad.stderr
-    ok = latentexp(["--help"], cli_env, tmp_path)
-    assert ok.returncode == 0 and "train" in ok.stdout
+def test_unknown_command_and_help(here, capsys):
+    assert cli("trian") == 2 and "unknown command 'trian'" in capsys.readouterr().err
+    assert cli("--help") == 0 and "train" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -133,11 +131,11 @@ def test_unknown_command_and_help(tmp_path, cli_env):
     [("paper_fashion_mnist", "fashion_mnist", "cnn"), ("paper_cifar10", "cifar10", "vgg16"),
      ("paper_cifar100", "cifar100", "resnet50")],
 )
-def test_experiment_presets_compose(tmp_path, cli_env, preset, dataset, model):
-    out = latentexp(["train", f"experiment={preset}", "--cfg", "job"], cli_env, tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert f"name: {dataset}" in out.stdout and f"name: {model}" in out.stdout
-    assert "lambda: 0.75" in out.stdout
+def test_experiment_presets_compose(here, capfd, preset, dataset, model):
+    assert cli("train", f"experiment={preset}", "--cfg", "job") == 0, capfd.readouterr().err
+    out = capfd.readouterr().out
+    assert f"name: {dataset}" in out and f"name: {model}" in out
+    assert "lambda: 0.75" in out
 
 
 def test_wheel_ships_the_config_tree(tmp_path):

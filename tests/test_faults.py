@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from support.helpers import REPO_ROOT, cli, latentexp, result_files
+from support.helpers import cli, latentexp, result_files
 from support.runs import run_config, write_run
 
 pytestmark = pytest.mark.slow
@@ -18,24 +18,34 @@ COMPARED = ("test_accuracy", "test_micro_f1", "val_accuracy_best", "best_epoch",
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_root):
-    cwd = tmp_path_factory.mktemp("reference")
-    env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": str(REPO_ROOT)}
-    out = latentexp(RUN, env, cwd)
-    assert out.returncode == 0, out.stderr
+    """The uninterrupted run, in this process (one thread, as the killed runs): the process is not
+    what it shows."""
+    cwd, before = tmp_path_factory.mktemp("reference"), os.getcwd()
+    saved = os.environ.get("LATENTEXP_DATA")
+    os.environ["LATENTEXP_DATA"] = str(data_root)
+    os.chdir(cwd)
+    try:
+        assert cli(*RUN) == 0
+    finally:
+        os.chdir(before)
+        if saved is None:
+            os.environ.pop("LATENTEXP_DATA")
+        else:
+            os.environ["LATENTEXP_DATA"] = saved
     (result,) = result_files(cwd / "outputs")
     return json.loads(result.read_text())
 
 
 @pytest.mark.parametrize("fault", ["checkpoint.pt:2", "history.csv:3", "test_latents.npz:1", "result.json:1"])
-def test_a_kill_in_the_middle_of_a_write_resumes_to_the_same_result(tmp_path, cli_env, reference, fault):
-    killed = latentexp(RUN, {**cli_env, "LATENTEXP_FAULT": fault}, tmp_path)
+def test_a_kill_in_the_middle_of_a_write_resumes_to_the_same_result(here, cli_env, reference, fault):
+    # The kill needs a process of its own (SIGKILL mid-write: nothing of it cleans up); its resume
+    # does not, and runs here.
+    killed = latentexp(RUN, {**cli_env, "LATENTEXP_FAULT": fault, "OMP_NUM_THREADS": "1"}, here)
     assert killed.returncode == -9, (killed.returncode, killed.stderr[-2000:])  # SIGKILLed mid-write
-    (run_dir,) = (tmp_path / "outputs" / "runs").iterdir()
+    (run_dir,) = (here / "outputs" / "runs").iterdir()
     assert list(run_dir.glob(".*.tmp")), "the fault left no half-written temporary file"
     assert not (run_dir / "result.json").exists()
-    resumed = latentexp(RUN, cli_env, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
+    assert cli(*RUN) == 0
     assert not list(run_dir.glob(".*.tmp"))  # cleaned up; every real file is whole
     result = json.loads((run_dir / "result.json").read_text())
     assert run_dir.name == reference["spec"]["name"]

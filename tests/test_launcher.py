@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from support.helpers import REPO_ROOT, latentexp, result_files
+from support.helpers import MACHINE_CORES, REPO_ROOT, every_core, latentexp, result_files
 
 from latentexp.errors import ConfigError
 from latentexp.launcher import LOCAL_LAUNCHER, check_settings, machine_cores, plan_workers
@@ -77,9 +77,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def sweep_process(args, env, cwd, **kwargs) -> subprocess.Popen:
+def sweep_process(args, env, cwd, preexec_fn=None, **kwargs) -> subprocess.Popen:
+    def start() -> None:
+        every_core()
+        if preexec_fn is not None:
+            preexec_fn()
+
     return subprocess.Popen([sys.executable, "-m", "latentexp", *args], env=env, cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=start, **kwargs)
 
 
 @pytest.mark.slow
@@ -88,7 +93,7 @@ def test_a_killed_sweep_leaves_no_job_running_and_the_same_command_finishes_it(t
     with SIGKILL while its jobs train, then the same command resumes them."""
     # 10 epochs: none can finish before the kill (an epoch each), and the resumed ones end soon after.
     sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=10", *SMALL]
-    at_once, threads = plan_workers(3, None, None, machine_cores(), 0)
+    at_once, threads = plan_workers(3, None, None, len(MACHINE_CORES) or machine_cores(), 0)  # a user's cores
     proc = sweep_process(sweep, cli_env, tmp_path)
     root = tmp_path / "outputs"
     try:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support.helpers import cli, latentexp
+from support.helpers import cli
 
 from latentexp.report.published import APPENDIX_TABLES as APPENDIX
 from latentexp.report.published import PAPER_MODELS as PAPER_SETUPS
@@ -57,18 +57,18 @@ def listed_runs(stdout: str):
 
 
 @pytest.mark.slow
-def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(tmp_path, cli_env):
-    out = latentexp(["train", "-m", "experiment=paper_table1_fashion_mnist", "--dry-run"], cli_env, tmp_path)
-    assert out.returncode == 0, out.stderr
-    jobs = listed_runs(out.stdout)
+def test_dry_run_lists_a_preset_run_for_run_and_writes_nothing(here, capsys):
+    assert cli("train", "-m", "experiment=paper_table1_fashion_mnist", "--dry-run") == 0
+    out = capsys.readouterr()
+    jobs = listed_runs(out.out)
     assert len(jobs) == 4 * 4 * 5  # Hydra's Cartesian grid: 4 losses × 4 λ × 5 seeds
     names = {name for _, name, state in jobs if state == "new"}
     assert len(names) == 5 * (1 + 4 * 3)  # one baseline per seed + 4 losses × 3 λ, each once
     parsed = {(n.split("-")[2], float(n.split("-")[3][3:]), int(n.split("-")[4][4:])) for n in names}
     cells, seeds = {(loss, lam) for loss, lam, _ in parsed}, {seed for *_, seed in parsed}
     assert cells == published_cells(1, "fashion_mnist") and seeds == set(range(5))
-    assert "80 jobs, 65 distinct runs: 0 finished, 0 failed, 0 to resume, 65 new." in out.stdout
-    assert list(tmp_path.iterdir()) == []  # no outputs/, no Hydra files
+    assert "80 jobs, 65 distinct runs: 0 finished, 0 failed, 0 to resume, 65 new." in out.out
+    assert list(here.iterdir()) == []  # no outputs/, no Hydra files
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import math
 import sys
 
 import pytest
-from support.helpers import latentexp, result_files
+from support.helpers import cli, latentexp, result_files
 
 from latentexp.cli import main
 from latentexp.errors import ConfigError
@@ -121,18 +121,20 @@ def test_the_issues_sweep_puts_every_run_in_one_experiment(tmp_path, data_root, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["checkpoint.pt:2", "history.csv:2"])
-def test_a_killed_run_resumes_into_the_same_trackers_without_repeating_an_epoch(tmp_path, cli_env, fault):
+def test_a_killed_run_resumes_into_the_same_trackers_without_repeating_an_epoch(here, cli_env, fault, capfd):
     """checkpoint.pt:2 kills the run while it writes epoch 2's checkpoint (epoch 1 was logged);
-    history.csv:2 kills it after epoch 2's checkpoint and before any tracker saw epoch 2."""
+    history.csv:2 kills it after epoch 2's checkpoint and before any tracker saw epoch 2. The kill
+    needs a process; the resume runs in this one."""
     args = ["train", "loss=latent_boost", "trainer.max_epochs=3", BOTH, "device=cpu", *TINY]
-    killed = latentexp(args, {**cli_env, "LATENTEXP_FAULT": fault}, tmp_path)
+    killed = latentexp(args, {**cli_env, "LATENTEXP_FAULT": fault}, here)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    root = tmp_path / "outputs"
+    root = here / "outputs"
     _, _, runs = mlflow_runs(root)
     assert len(runs) == 1 and runs[0].info.status == "RUNNING"
-    resumed = latentexp(args, cli_env, tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming from" in resumed.stdout + resumed.stderr
+    capfd.readouterr()
+    assert cli(*args) == 0
+    resumed = capfd.readouterr()
+    assert "resuming from" in resumed.out + resumed.err
     client, _, runs = mlflow_runs(root)
     (result,) = result_files(root)
     assert len(runs) == 1  # the same MLflow run, continued

@@ -98,10 +98,28 @@ def assert_same_run(straight: Trainer, resumed: Trainer) -> None:
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[index][key])), (index, key)
 
 
+# The cores this test process may use before a test worker keeps to one of them (conftest.py).
+MACHINE_CORES = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
+def keep_to_one_core(worker: int) -> None:
+    """A test worker computes on a core of its own (one per core: pytest-xdist's -n auto), so a
+    sweep run in it sees one core and runs its jobs in its own process, as on a 1-core machine."""
+    if MACHINE_CORES:
+        os.sched_setaffinity(0, {sorted(MACHINE_CORES)[worker % len(MACHINE_CORES)]})
+
+
+def every_core() -> None:
+    """For a `latentexp` subprocess (its preexec_fn): the machine's cores again, so that what only
+    a process shows (the default launcher's jobs, thread counts, kills) is shown as a user sees it."""
+    if MACHINE_CORES:
+        os.sched_setaffinity(0, MACHINE_CORES)
+
+
 def latentexp(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
     """The command line of this checkout (python -m latentexp), whatever `latentexp` is on PATH."""
     return subprocess.run([sys.executable, "-m", "latentexp", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, preexec_fn=every_core)
 
 
 def cli_environment(data_root: Path) -> dict:
