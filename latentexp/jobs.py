@@ -35,9 +35,17 @@ class Job:
 _jobs: dict[tuple[str, ...], Job | LatentexpError] = {}
 
 
+def _key(overrides) -> tuple[str, ...]:
+    return tuple(str(o) for o in overrides)
+
+
 def overrides_of(cfg: DictConfig) -> tuple[str, ...]:
     """A composed job's key: its overrides as Hydra records them (Hydra's node needed)."""
-    return tuple(str(o) for o in cfg.hydra.overrides.task)
+    return _key(cfg.hydra.overrides.task)
+
+
+def _specified(cfg: DictConfig, overrides) -> Job:
+    return Job(overrides=_key(overrides), config=cfg, spec=RunSpec.from_config(cfg))
 
 
 def resolve(cfg: DictConfig, overrides) -> Job:
@@ -45,7 +53,7 @@ def resolve(cfg: DictConfig, overrides) -> Job:
     from latentexp.validation import validate_config
 
     validate_config(cfg)
-    return Job(overrides=tuple(overrides), config=cfg, spec=RunSpec.from_config(cfg))
+    return _specified(cfg, overrides)
 
 
 def plan(configs: list[DictConfig]) -> list[Job]:
@@ -56,21 +64,21 @@ def plan(configs: list[DictConfig]) -> list[Job]:
     _jobs.clear()
     for cfg in configs:  # every value first, then the data each job reads (its fingerprint)
         validate_config(cfg)
-    jobs = [Job(overrides=overrides_of(cfg), config=cfg, spec=RunSpec.from_config(cfg)) for cfg in configs]
+    jobs = [_specified(cfg, overrides_of(cfg)) for cfg in configs]
     _jobs.update({job.overrides: job for job in jobs})
     return jobs
 
 
 def planned(overrides) -> Job | None:
     """The planned job of these overrides, if one is (a refused one is not)."""
-    found = _jobs.get(tuple(str(o) for o in overrides))
+    found = _jobs.get(_key(overrides))
     return found if isinstance(found, Job) else None
 
 
 def find(overrides, cfg: DictConfig) -> Job:
     """The job of these overrides: the planned one, else ``cfg`` resolved now and kept, refusal
     included, so that asking again costs nothing."""
-    overrides = tuple(str(o) for o in overrides)
+    overrides = _key(overrides)
     found = _jobs.get(overrides)
     if found is None:
         try:

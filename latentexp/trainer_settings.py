@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An integer that is not a bool (validation's test of every integer setting too)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -24,7 +25,7 @@ def _flag() -> Any:
 
 
 def _positive() -> Any:
-    return _setting("a positive integer", lambda v: _is_int(v) and v >= 1)
+    return _setting("a positive integer", lambda v: is_int(v) and v >= 1)
 
 
 # OmegaConf reads these annotations at run time: Optional and Union, not `X | None` (it needs typing's).
@@ -33,7 +34,7 @@ class TrainerSettings:
     max_epochs: int = _positive()
     batch_size: int = _positive()
     early_stopping_patience: Optional[int] = _setting(  # noqa: UP045 - None: never stop early
-        "null (no early stopping) or a non-negative integer", lambda v: v is None or (_is_int(v) and v >= 0))
+        "null (no early stopping) or a non-negative integer", lambda v: v is None or (is_int(v) and v >= 0))
     sampler: str = _setting("random or m_per_class", lambda v: v in ("random", "m_per_class"))
     m_per_class: int = _positive()  # against the class count once the data is read (train.build)
     eval_batch_size: int = _positive()
@@ -43,7 +44,7 @@ class TrainerSettings:
     progress: Union[bool, str] = _setting(  # noqa: UP007 - auto: bars when stderr is a terminal
         "auto, true or false", lambda v: v == "auto" or isinstance(v, bool))
     gradient_diagnostics_every: int = _setting(  # probe every n-th batch (train/diagnostics.py); 0: off
-        "a non-negative integer (0 turns the gradient diagnostics off)", lambda v: _is_int(v) and v >= 0)
+        "a non-negative integer (0 turns the gradient diagnostics off)", lambda v: is_int(v) and v >= 0)
 
     @classmethod
     def from_config(cls, node: Any) -> TrainerSettings:

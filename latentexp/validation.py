@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from latentexp.errors import ConfigError
 from latentexp.trackers import check_trackers
+from latentexp.trainer_settings import is_int as _is_int
 
 # Constructor arguments the trainer passes to a model (from the data).
 MODEL_CONTEXT = ("in_channels", "image_size", "num_classes")
@@ -25,10 +26,6 @@ def _get(cfg: DictConfig, key: str) -> Any:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def _check(cfg: DictConfig, key: str, ok: Callable[[Any], bool], expected: str, hint: str = "") -> None:
