@@ -255,3 +255,42 @@ def test_the_committed_reports_regenerate_unchanged(study, tmp_path):
     build_report([committed], tmp_path, formats=("md", "tex"), with_figures=False)
     for name in ("report.md", "report.tex"):
         assert (tmp_path / name).read_text() == (committed / "report" / name).read_text(), name
+
+
+def test_fig_2_takes_the_next_best_trial_where_the_best_kept_no_latents(sweep, tmp_path, monkeypatch):
+    """A run copied with its small files only has no latents: its column shows the next best seed."""
+    import numpy as np
+
+    from latentexp.io import write_npz
+    from latentexp.report import figures
+    from latentexp.rundir import RunDir
+
+    runs = collect_runs([sweep])
+    best = best_cells(summarise_cells(runs))
+    lb = best[best["loss"] == "latent_boost"].iloc[0]
+    trials = runs[(runs["loss"] == "latent_boost") & ((runs["lambda"] - lb["lambda"]).abs() < 1e-9)
+                  & (runs["status"] == "finished")].sort_values("val_accuracy_best", ascending=False)
+    assert len(trials) >= 2 and not any(RunDir(d).tsne.exists() for d in trials["run_dir"])
+    runner_up = trials.iloc[1]
+    write_npz(RunDir(runner_up["run_dir"]).tsne, embedding=np.zeros((8, 2), np.float32),
+              labels=np.arange(8) % 4)
+    titles = []
+    save = figures.save
+    monkeypatch.setattr(figures, "save", lambda fig, out, stem: titles.extend(a.get_title() for a in fig.axes)
+                        or save(fig, out, stem))
+    written = figures.tsne_panels(runs, best, tmp_path, compute=False)  # cached embeddings only
+    assert [p.name for p in written] == ["tsne_fashion_mnist-cnn.png", "tsne_fashion_mnist-cnn.pdf"]
+    assert titles == [f"Latent Boost, λ = {lb['lambda']:g}, seed {runner_up['seed']}"]
+
+
+def test_runs_csv_names_run_directories_relative_to_where_the_report_ran(sweep, tmp_path, monkeypatch):
+    """A report committed beside its runs carries no machine's absolute paths; one elsewhere does."""
+    monkeypatch.chdir(tmp_path)
+    build_report(["outputs"], "report", formats=("csv",), with_figures=False)
+    listed = pd.read_csv(tmp_path / "report" / "runs.csv")["run_dir"]
+    assert listed.str.startswith("outputs/runs/").all()
+    assert all((tmp_path / d).is_dir() for d in listed)
+    (tmp_path / "aside").mkdir()
+    monkeypatch.chdir(tmp_path / "aside")
+    build_report([sweep], tmp_path / "elsewhere", formats=("csv",), with_figures=False)
+    assert pd.read_csv(tmp_path / "elsewhere" / "runs.csv")["run_dir"].str.startswith(str(sweep)).all()

@@ -58,10 +58,18 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
         written.append(out_dir / "report.tex")
         write_text(written[-1], to_latex(tables))
     if "csv" in formats:
-        for name, frame in (("runs", runs), ("cells", cells), ("best", best)):
+        listed = runs.assign(run_dir=runs["run_dir"].map(_from_here))
+        for name, frame in (("runs", listed), ("cells", cells), ("best", best)):
             written.append(out_dir / f"{name}.csv")
             write_text(written[-1], frame.to_csv(index=False))
     return {"markdown": markdown, "files": written, "runs": runs, "cells": cells, "best": best}
+
+
+def _from_here(run_dir: str) -> str:
+    """A run directory as runs.csv lists it: relative to the working directory where it lies
+    under it (a report committed with its runs names no one's machine), else absolute."""
+    path = Path(run_dir)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else run_dir
 
 
 def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:

@@ -178,7 +178,8 @@ def alpha_beta_figure(out_dir: Path, max_epochs: int = 100) -> list[Path]:
 
 def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: bool = True) -> list[Path]:
     """Fig. 2: t-SNE of the test latents, baseline / Magnet / Latent Boost, the best trial (by
-    validation accuracy) of each at its best λ. Embeddings are computed and cached when missing."""
+    validation accuracy) of each at its best λ, or the next best where a trial has no latents
+    (copied with its small files only). Embeddings are computed and cached when missing."""
     written = []
     for first, group in by_setup(best):
         panels = []
@@ -187,9 +188,10 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
             if cells.empty:
                 continue
             trials = cell_runs(runs, cells.iloc[0]).sort_values("val_accuracy_best", ascending=False)
-            embedding = _tsne(trials.iloc[0]["run_dir"], compute) if not trials.empty else None
-            if embedding is not None:
-                panels.append((cells.iloc[0], trials.iloc[0], embedding))
+            for _, trial in trials.iterrows():  # the best trial that kept its latents (titled by seed)
+                if (embedding := _tsne(trial["run_dir"], compute)) is not None:
+                    panels.append((cells.iloc[0], trial, embedding))
+                    break
         if not panels:
             continue
         fig = Figure(figsize=(4 * len(panels), 4.2))
