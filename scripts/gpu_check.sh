@@ -29,12 +29,12 @@ if [ "${GPU_CHECK_SHORT:-0}" = 1 ]; then  # the same commands, tiny, on the CPU
     device=cpu bench_device=cpu tests=(tests/test_accelerator_paths.py)
     bench_models=(ffnn) bench=(--quick --batch-size 32 --test-samples 64 --losses ce,magnet --vs-fp32)
     small=(dataset.limit_train=300 dataset.limit_test=100 trainer.max_epochs=1 seed=0 lambda=0,0.5)
-    job_counts=(1 2) job_seconds=8 test_cap=60 bench_cap=60 fallback_jobs=1  # in-process: no start-up per job
+    job_counts=(1 2) job_seconds=8 test_cap=60 bench_cap=60 fallback_jobs=1 poll=1
 else
     device=auto bench_device=cuda tests=(tests)
     bench_models=(cnn vgg16 resnet50) bench=(--steps 30 --repeats 3 --losses ce,magnet,latent_boost,triplet --vs-fp32)
     small=()
-    job_counts=(1 4 8) job_seconds=50 test_cap=100 bench_cap=60 fallback_jobs=4
+    job_counts=(1 4 8) job_seconds=50 test_cap=100 bench_cap=60 fallback_jobs=4 poll=15
 fi
 
 exec 3>&1  # say() prints here, whatever a step's own output is redirected to
@@ -101,7 +101,7 @@ mkdir -p "$work/table2"
 cap $(($(left) - 25)) $py -m latentexp train -m experiment=paper_table2_fashion_mnist device=$device \
     hydra.launcher.n_jobs="$best" output_root="$work/table2" "${small[@]}" > "$work/table2.log" 2>&1 &
 sweep=$!
-while kill -0 "$sweep" 2>/dev/null; do sleep 15; pack; done
+while kill -0 "$sweep" 2>/dev/null; do sleep "$poll"; pack; done  # pack what finished, as it goes
 wait "$sweep"
 $py -m latentexp status "$work/table2" > "$work/table2/status.txt" 2>&1
 $py -m latentexp report "$work/table2" --no-figures --format md --out "$work/report" > /dev/null 2>> "$log" \

@@ -81,3 +81,28 @@ def test_a_job_nothing_planned_is_resolved_once_and_its_refusal_kept(tmp_path):
     assert jobs.planned(jobs.overrides_of(bad)) is None
     jobs.plan([])
     assert jobs.planned(jobs.overrides_of(cfg)) is None  # a new command forgets the last one's jobs
+
+
+def test_jobs_sharing_an_optimizer_build_it_once_and_a_refused_one_is_still_refused(monkeypatch):
+    """The trial build of the optimizer and its schedule is kept per distinct setting, accepted only."""
+    from latentexp import config_tree
+    from latentexp.config_tree import compose
+    from latentexp.errors import ConfigError
+
+    built = collections.Counter()
+    instantiate = config_tree.instantiate
+    def counting(node, *args, **kwargs):
+        built[str(node.get("_target_"))] += 1
+        return instantiate(node, *args, **kwargs)
+
+    monkeypatch.setattr(config_tree, "instantiate", counting)
+    monkeypatch.setattr(validation, "_TRIED_OPTIMIZERS", set())
+    for seed in (0, 1, 2):
+        validation.validate_config(compose([f"seed={seed}", "optimizer.lr=0.002"]))
+    assert built["torch.optim.Adam"] == 1
+    validation.validate_config(compose(["optimizer.lr=0.003"]))
+    assert built["torch.optim.Adam"] == 2
+    with pytest.raises(ConfigError, match="refuses its settings"):
+        validation.validate_config(compose(["optimizer.lr=0.003", "+optimizer.betas=[0.9,2.0]"]))
+    with pytest.raises(ConfigError, match="refuses its settings"):  # refused again: never kept
+        validation.validate_config(compose(["optimizer.lr=0.003", "+optimizer.betas=[0.9,2.0]"]))

@@ -136,7 +136,7 @@ def test_every_other_command(command, in_workdir, capsys):
         if "cuda" in rest and not torch.cuda.is_available():
             pytest.skip("needs a CUDA device")
         rest = [a for a in rest if a not in (">",) and not a.startswith("docs/")]
-        call([name, *rest, "--quick", "--models", "cnn"])
+        call([name, *rest, "--quick", "--models", "cnn", "--batch-size", "32", "--test-samples", "64"])
         assert "trainer" in capsys.readouterr().out
         return
     if name == "analyze":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from latentexp.errors import DataError
 
@@ -15,6 +14,8 @@ def train_val_indices(
 
     The paper does not describe its validation split; a seeded stratified 10 % is our Decision.
     """
+    from sklearn.model_selection import train_test_split  # 1.6 s to import: only where data is split
+
     order = np.random.default_rng(seed).permutation(len(labels))
     if limit is not None:
         order = order[:limit]
