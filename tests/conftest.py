@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 # The data fingerprints' digest cache: the suite's own (its subprocesses inherit it), never ~/.cache.
 os.environ["LATENTEXP_CACHE"] = tempfile.mkdtemp(prefix="latentexp-cache-")
+atexit.register(shutil.rmtree, os.environ["LATENTEXP_CACHE"], ignore_errors=True)  # one per test process
 
 from support.datasets import write_cifar10, write_cifar100, write_fashion_mnist  # noqa: E402
 from support.helpers import cli_environment  # noqa: E402
