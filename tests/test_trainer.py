@@ -151,3 +151,27 @@ def test_cuda_out_of_memory_names_the_batch_size_to_lower(compose_cfg, monkeypat
         run(cfg)
     assert RunSpec.from_config(cfg).files.holder() is None  # the run's lock is released
     assert not list((tmp_path / "outputs" / "runs").glob("*/result.json"))  # nothing recorded as done
+
+
+def test_a_run_resumed_on_its_own_thread_count_gives_the_process_its_own_back(here, capfd):
+    """A resumed run takes the thread count it started with; once it ends, the process (a notebook,
+    a sweep's jobs in one process) has the count it had before."""
+    from support.helpers import cli, result_files
+
+    run = ["train", "loss=ce", "trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=60",
+           "device=cpu", "model=ffnn"]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert cli(*run) == 0
+        (result,) = result_files(here / "outputs")
+        result.unlink()  # unfinished again: the same command resumes it from its checkpoint
+        torch.set_num_threads(1)
+        capfd.readouterr()
+        assert cli(*run) == 0
+        said = "".join(capfd.readouterr())
+        assert "resuming with the 2 CPU threads the run started with (this job was given 1)" in said, said
+        assert json.loads(result.read_text())["threads"] == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

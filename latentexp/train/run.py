@@ -89,12 +89,14 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
     config = spec.config
     trainer.trackers = build_trackers(config.get("logger"), config, files.path, spec.name, spec.hash,
                                       _preset_name())
+    threads = torch.get_num_threads()  # a resumed run may take its own: this process's again after it
     trainer.resume()
     trainer.trackers.start(trainer.history)  # a resumed run logs its earlier epochs where they are missing
     try:
         return _fit_and_test(spec, trainer, data, device)
     finally:
         trainer.trackers.close()  # flushes; a killed or interrupted run's MLflow run stays open to resume
+        torch.set_num_threads(threads)
 
 
 def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.device) -> dict:
