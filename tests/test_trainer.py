@@ -3,7 +3,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from support.helpers import assert_same_run, kill_after_checkpoint, make_trainer, synthetic_data
+from support.helpers import (
+    assert_same_run,
+    cli,
+    kill_after_checkpoint,
+    make_trainer,
+    result_files,
+    synthetic_data,
+)
 
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
@@ -156,8 +163,6 @@ def test_cuda_out_of_memory_names_the_batch_size_to_lower(compose_cfg, monkeypat
 def test_a_run_resumed_on_its_own_thread_count_gives_the_process_its_own_back(here, capfd):
     """A resumed run takes the thread count it started with; once it ends, the process (a notebook,
     a sweep's jobs in one process) has the count it had before."""
-    from support.helpers import cli, result_files
-
     run = ["train", "loss=ce", "trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=60",
            "device=cpu", "model=ffnn"]
     before = torch.get_num_threads()
