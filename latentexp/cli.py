@@ -215,7 +215,22 @@ def check_every_job(args: list[str], dry_run: bool) -> list | None:
     if not dry_run:
         for root in sorted({str(job.spec.config["output_root"]) for job in planned}):
             check_output_root(Path(root))
+        for job in planned:  # before Hydra writes its record of the job into another run's directory
+            run_dir = _hydra_job_dir(job.config, parsed.multirun)
+            if run_dir is not None:
+                job.at(run_dir).files.check_holds(job.spec.name, job.spec.hash)
     return planned
+
+
+def _hydra_job_dir(cfg: DictConfig, multirun: bool) -> Path | None:
+    """The directory Hydra will give a job, where it can be told before Hydra runs it (None where it
+    names Hydra's runtime values, such as ``${hydra.job.num}``: run_spec checks it then)."""
+    try:
+        if multirun:
+            return Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        return Path(str(cfg.hydra.run.dir))
+    except Exception:  # noqa: BLE001 - any interpolation Hydra alone resolves
+        return None
 
 
 # Overrides that hand the jobs to another sweeper (a search proposes them as it goes).

@@ -110,6 +110,22 @@ class RunDir:
             return result.get("spec")
         return self._read_json(self.spec_file)
 
+    def check_holds(self, name: str, run_hash: str) -> None:
+        """Refuse a directory that holds another run than ``name``/``run_hash`` (a finished, killed
+        or started one, of this format or an older one) before anything in it is reused, resumed
+        or overwritten: a run aimed at another's directory (hydra.run.dir=...) must not hand back
+        that run's result, nor train over it."""
+        stored = self.read_spec()
+        if stored is None and not self.is_old_format():
+            return  # no run here yet (a new directory, or one holding only Hydra's record)
+        held = "a run written before run specs existed" if stored is None else (
+            f"the run {stored.get('name')} (hash {stored.get('hash')})")
+        if stored is not None and stored.get("hash") == run_hash and stored.get("name") == name:
+            return
+        raise DataError(f"{self.path} holds {held}, not {name} (hash {run_hash}); nothing was reused or "
+                        f"overwritten. Leave hydra.run.dir at its default (each run in "
+                        f"<output_root>/runs/<its name>/), or give a directory of its own.")
+
     def is_old_format(self) -> bool:
         """A latentexp run written before the run spec existed (format 1): no spec anywhere, and
         a config with dataset, model and loss (not some other tool's config.yaml)."""

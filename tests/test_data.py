@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,8 +113,52 @@ def test_cifar100_fine_and_coarse_labels(tmp_path, no_system_data):
 
 def test_cifar_md5_check_refuses_files_that_are_not_the_real_ones(tmp_path, no_system_data):
     write_cifar10(tmp_path, per_batch=6, n_test=10)
-    with pytest.raises(DataError, match="incomplete or corrupt.*verify_md5=false"):
+    with pytest.raises(DataError, match="not CIFAR's published files.*fetch the dataset again") as refused:
         load_cifar("cifar10", str(tmp_path), download=False, verify_md5=True)
+    assert "verify_md5" not in str(refused.value)  # never advice to load files nobody checked
+
+
+class _Planted:
+    """A pickle that runs code as it loads: it writes the file it is given."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+@pytest.mark.parametrize("planted_file", ["data_batch_2", "batches.meta"])
+@pytest.mark.parametrize("verify_md5", [True, False])
+def test_a_planted_cifar_pickle_is_refused_without_running_it(tmp_path, no_system_data, planted_file, verify_md5):
+    import pickle
+
+    write_cifar10(tmp_path, per_batch=6, n_test=10)
+    marker = tmp_path / "it-ran"
+    with open(tmp_path / "cifar-10-batches-py" / planted_file, "wb") as f:
+        pickle.dump({"data": _Planted(marker), "labels": [0]}, f, protocol=2)
+    with pytest.raises(DataError) as refused:
+        load_cifar("cifar10", str(tmp_path), download=False, verify_md5=verify_md5)
+    assert not marker.exists()
+    assert "verify_md5=false" not in str(refused.value)
+    if not verify_md5:
+        assert f"{planted_file} was refused unread" in str(refused.value)
+        assert "which a file of arrays never does" in str(refused.value)  # it names what it would call
+        assert "Nothing in it was run" in str(refused.value)
+
+
+def test_arrays_only_unpickling_reads_what_cifar_files_hold(tmp_path):
+    import pickle
+
+    from latentexp.data.safe_pickle import load_arrays_only
+
+    entry = {b"batch_label": b"x", "data": np.arange(12, dtype=np.uint8).reshape(2, 6), "labels": [1, 2],
+             "names": ["a", "b"], "scale": np.float32(0.5)}
+    for protocol in (2, 4):
+        (tmp_path / "batch").write_bytes(pickle.dumps(entry, protocol=protocol))
+        loaded = load_arrays_only(tmp_path / "batch")
+        assert np.array_equal(loaded["data"], entry["data"]) and loaded["labels"] == [1, 2]
+        assert loaded["scale"] == np.float32(0.5) and loaded[b"batch_label"] == b"x"
 
 
 def test_corrupt_cifar_pickle_is_refused(tmp_path, no_system_data):

@@ -22,6 +22,7 @@ from latentexp.report.command import build_report
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
 from latentexp.train import run
+from latentexp.train.run import run_spec
 from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.trainer import LossNeverActed, TrainingDiverged
 
@@ -208,6 +209,39 @@ def test_read_only_places_give_clear_errors_and_reading_still_works(here, compos
     assert "--out DIR" in capsys.readouterr().err
     assert cli("report", str(read_only), "--out", str(here / "r")) == 0
     assert cli("status", str(read_only)) == 0
+
+
+# ---------------------------------------------------------------- another run's directory
+
+
+@pytest.mark.slow
+def test_a_run_aimed_at_another_runs_directory_is_refused_and_that_run_left_as_it_was(here, capsys):
+    assert cli("train", "loss=ce", *TINY) == 0
+    (run_dir,) = here.glob("outputs/runs/*")
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert cli("train", "loss=latent_boost", "lambda=0.5", "seed=7", f"hydra.run.dir={run_dir}", *TINY) == 2
+    err = capsys.readouterr().err
+    assert f"{run_dir} holds the run {run_dir.name}" in err and "nothing was reused" in err, err
+    assert "Traceback" not in err
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # Hydra's record of the job too: refused before Hydra wrote it
+
+
+def test_a_killed_or_old_runs_directory_is_neither_resumed_nor_overwritten_by_another_run(here, compose_cfg):
+    mine = RunSpec.from_config(compose_cfg(*TINY, "loss=magnet", "lambda=0.5"))
+    theirs = RunSpec.from_config(compose_cfg(*TINY, "loss=ce"))
+    theirs.files.path.mkdir(parents=True)
+    theirs.files.start(theirs.to_json(), "a killed run's config\n")  # spec.json: started, never finished
+    with pytest.raises(DataError, match=f"holds the run {theirs.name} .*not {mine.name}"):
+        run_spec(RunSpec.from_json(mine.to_json(), theirs.files.path))
+    assert json.loads(theirs.files.spec_file.read_text())["name"] == theirs.name
+    old = here / "old-run"  # format 1: a config and a result, no spec
+    old.mkdir()
+    (old / "result.json").write_text(json.dumps({"status": "finished", "config": {
+        "dataset": {"name": "fashion_mnist"}, "model": {"name": "cnn"}, "loss": {"name": "ce"}}}))
+    with pytest.raises(DataError, match="holds a run written before run specs existed"):
+        run_spec(RunSpec.from_json(mine.to_json(), old))
 
 
 # ---------------------------------------------------------------- refused runs leave nothing

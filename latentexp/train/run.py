@@ -44,6 +44,7 @@ def run_spec(spec: RunSpec, requested_loss: str | None = None) -> dict:
     second validation or spec. ``requested_loss``: the loss the job named (an auxiliary loss at
     λ = 0 trains the baseline, and says so)."""
     files = spec.files
+    files.check_holds(spec.name, spec.hash)  # another run's directory: refused, nothing reused
     done = files.read_result()  # an unreadable one stops with a message that says how to repair it
     if done is not None and not (done.get("status") == "finished" and files.latents_broken()):
         log.info("%s already %s; not training again", files.path, done.get("status", "done"))
@@ -72,6 +73,7 @@ def run_spec(spec: RunSpec, requested_loss: str | None = None) -> dict:
                  files.path, busy.get("host"), busy.get("pid"))
         return {"spec": spec.to_json(), "status": "running elsewhere", "holder": busy}
     try:
+        files.check_holds(spec.name, spec.hash)  # started there by another run since our first look?
         done = files.read_result()  # finished by another job between our first look and our lock?
         if done is None:
             return _train(spec, trainer, data, device)
