@@ -4,12 +4,13 @@ cached in the run directory (analysis.json, tsne.npz); no retraining."""
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from latentexp.arguments import run_paths_parser
-from latentexp.io import read_json, write_json, write_npz
+from latentexp.io import open_regular, read_json, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
 from latentexp.rundir import RunDir
 
@@ -29,7 +30,13 @@ def analyze(run_dir: str | Path, seed: int = 0, tsne: bool = True, force: bool =
     """The cluster quality of a run's test latents (and their t-SNE), cached in the run directory."""
     files = RunDir(run_dir)
     if files.analysis.exists() and not force and (not tsne or files.tsne.exists()):
-        return read_json(files.analysis)
+        try:
+            cached = read_json(files.analysis)
+            if isinstance(cached, dict):
+                return cached
+            raise ValueError("not a JSON object")
+        except (OSError, ValueError) as err:  # a cache killed mid-write by hand, or damaged: recompute it
+            log.warning("%s is unreadable (%s); computing the analysis again", files.analysis, err)
     return _analyse(files, seed, tsne, gmm_covariance)[0]
 
 
@@ -38,8 +45,15 @@ def tsne_of(run_dir: str | Path, compute: bool = True) -> tuple[np.ndarray, np.n
     ``compute``, else None."""
     files = RunDir(run_dir)
     if files.tsne.exists():
-        with np.load(files.tsne, allow_pickle=False) as data:
-            return data["embedding"], data["labels"]
+        try:
+            with open_regular(files.tsne) as f, np.load(f, allow_pickle=False) as data:
+                return data["embedding"], data["labels"]
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            if not compute:
+                log.warning("%s is unreadable (%s); `latentexp analyze --force %s` computes it again",
+                            files.tsne, err, files.path)
+                return None
+            log.warning("%s is unreadable (%s); computing the t-SNE again", files.tsne, err)
     if not compute:
         return None
     log.info("t-SNE of %s (cached in the run directory)", files.path)

@@ -1,14 +1,20 @@
 """Atomic file writes: write to a temporary file in the same directory, then rename.
 
+Reads of files other jobs or users may have placed (a shared output root) go through
+``open_regular``: regular files only, of a bounded size, so that a FIFO never hangs a command and a
+link to /dev/zero never fills the memory.
+
 For fault tests, ``LATENTEXP_FAULT=<file name>:<n>`` kills the process (SIGKILL) in the middle of
 its n-th write of that file: half of the temporary file written, nothing renamed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +92,44 @@ def write_npz(path: str | Path, **arrays: Any) -> None:
     atomic_write(path, lambda f: f.write(buf.getvalue()), mode="wb")
 
 
+# Far above any file a run writes (result.json is kilobytes, test latents tens of megabytes).
+MAX_READ_BYTES = {".json": 64 * 2**20, ".csv": 64 * 2**20, ".yaml": 16 * 2**20, ".lock": 2**20}
+MAX_OTHER_BYTES = 2 * 2**30
+
+
+def open_regular(path: str | Path, limit: int | None = None):
+    """``path`` opened for binary reading if it is a regular file of at most ``limit`` bytes (by
+    its suffix by default); else OSError (a FIFO, a device, a directory) or ValueError (too large).
+    Opened without blocking, so a FIFO is refused, not waited on."""
+    path = Path(path)
+    limit = MAX_READ_BYTES.get(path.suffix, MAX_OTHER_BYTES) if limit is None else limit
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a directory)", str(path))
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes, more than the {limit} bytes a {path.name} can be")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
+    """A regular file's bytes, at most ``limit`` (``open_regular``), even if it grows meanwhile."""
+    with open_regular(path, limit) as f:
+        limit = MAX_READ_BYTES.get(Path(path).suffix, MAX_OTHER_BYTES) if limit is None else limit
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"more than the {limit} bytes a {Path(path).name} can be")
+    return data
+
+
+def read_text(path: str | Path, limit: int | None = None) -> str:
+    return read_bytes(path, limit).decode()
+
+
 def read_json(path: str | Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(read_bytes(path))

@@ -25,7 +25,15 @@ import numpy as np
 import yaml
 
 from latentexp.errors import DataError
-from latentexp.io import read_json, remove_partial_writes, write_json, write_npz, write_text
+from latentexp.io import (
+    open_regular,
+    read_json,
+    read_text,
+    remove_partial_writes,
+    write_json,
+    write_npz,
+    write_text,
+)
 from latentexp.runlock import RunLock, holder
 
 SPEC_FILE = "spec.json"
@@ -95,7 +103,13 @@ class RunDir:
         return "new"
 
     def epochs_recorded(self) -> int:
-        return max(0, len(self.history.read_text().splitlines()) - 1) if self.history.exists() else 0
+        if not self.history.exists():
+            return 0
+        try:
+            return max(0, len(read_text(self.history).splitlines()) - 1)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{self.history} is unreadable ({err}); delete it, or the run directory, and "
+                            f"run the run's `latentexp train` command again.") from None
 
     # ------------------------------------------------------------------ reading
 
@@ -136,8 +150,8 @@ class RunDir:
             config = result.get("config")
         elif self.config_file.exists():
             try:
-                config = yaml.safe_load(self.config_file.read_text())
-            except (OSError, yaml.YAMLError):
+                config = yaml.safe_load(read_text(self.config_file))
+            except (OSError, ValueError, yaml.YAMLError):
                 return False
         else:
             return False
@@ -162,7 +176,7 @@ class RunDir:
             raise DataError(f"{self.latents} does not exist: analyze needs a finished run directory "
                             f"(outputs/runs/<name>/) that saved its test latents.")
         try:
-            with np.load(self.latents, allow_pickle=False) as data:
+            with open_regular(self.latents) as f, np.load(f, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             if set(LATENT_ARRAYS) - set(arrays):
                 raise ValueError(f"it lacks {', '.join(sorted(set(LATENT_ARRAYS) - set(arrays)))}")

@@ -16,8 +16,11 @@ import json
 import logging
 import os
 import socket
+import stat
 import time
 from pathlib import Path
+
+from latentexp.io import read_text
 
 log = logging.getLogger("latentexp")
 
@@ -25,15 +28,17 @@ log = logging.getLogger("latentexp")
 def holder(path: Path) -> dict | None:
     """The live holder of the lock file ``path`` (host, pid, since), or None when nobody holds it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO in its place must not hang `status`
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                return json.loads(Path(path).read_text() or "{}")
+                return json.loads(read_text(path) or "{}")
             except (OSError, ValueError):
                 return {}
         except OSError:  # no lock support on this filesystem: nobody can be seen holding it

@@ -3,33 +3,81 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from latentexp.arguments import run_paths_parser
-from latentexp.rundir import find_run_dirs
+from latentexp.errors import DataError
+from latentexp.printable import printable
+from latentexp.rundir import RunDir, find_run_dirs
+from latentexp.spec import flatten
 
-ORDER = ("failed", "running", "resumable", "started", "finished", "old")
+ORDER = ("unreadable", "failed", "running", "resumable", "started", "finished", "old")
 OLD_FORMAT = "old format (written before latentexp 0.2: not reported, retrained by train)"
+MAX_DIFFERENCES = 3  # settings shown per run where runs of one name differ
 
 
 def run_states(paths: list[str | Path]) -> list[dict]:
-    rows = []
+    rows, specs = [], {}
     for files in find_run_dirs(paths):
-        spec = files.read_spec()
-        if spec is None:
-            if files.is_old_format():
-                rows.append({"run": files.name, "run_dir": str(files.path), "state": OLD_FORMAT})
-            continue  # some other tool's directory
-        state = files.state()
-        row = {"run": files.name, "run_dir": str(files.path), "state": state}
-        if state in ("finished", "failed"):
-            result = files.read_result() or {}
-            row["detail"] = (f"test {result['test_accuracy']:.2f} %, {result['epochs_run']} epochs"
-                             if state == "finished" else result.get("reason", ""))
-        rows.append(row)
+        try:
+            row = _row(files)
+            spec = files.read_spec()
+        except DataError as err:  # a damaged or planted file: said, and the other runs still listed
+            rows.append({"run": files.name, "run_dir": str(files.path), "state": "unreadable",
+                         "detail": str(err)})
+            continue
+        if row is not None:
+            rows.append(row)
+            if spec is not None:
+                specs[row["run_dir"]] = spec
+    _tell_apart(rows, specs)
     rank = {name: i for i, name in enumerate(ORDER)}
     return sorted(rows, key=lambda r: (rank.get(r["state"].split(" ")[0], len(ORDER)), r["run"]))
+
+
+def _row(files: RunDir) -> dict | None:
+    if files.read_spec() is None:
+        if files.is_old_format():
+            return {"run": files.name, "run_dir": str(files.path), "state": OLD_FORMAT}
+        return None  # some other tool's directory
+    state = files.state()
+    row = {"run": files.name, "run_dir": str(files.path), "state": state}
+    if state in ("finished", "failed"):
+        result = files.read_result() or {}
+        row["detail"] = _finished(result) if state == "finished" else str(result.get("reason") or "")
+    return row
+
+
+def _finished(result: dict) -> str:
+    accuracy, epochs = result.get("test_accuracy"), result.get("epochs_run")
+    parts = [f"test {accuracy:.2f} %" if isinstance(accuracy, (int, float)) else "test accuracy missing"]
+    if isinstance(epochs, int):
+        parts.append(f"{epochs} epoch{'' if epochs == 1 else 's'}")
+    return ", ".join(parts)
+
+
+def _tell_apart(rows: list[dict], specs: dict[str, dict]) -> None:
+    """Runs whose names differ only by their hash get the settings that tell them apart (``differs``:
+    the identity's keys whose values differ within the group), so that a reader knows which is which."""
+    groups = defaultdict(list)
+    for row in rows:
+        if row["run_dir"] in specs:
+            groups[row["run"].rsplit("-", 1)[0]].append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        settings = [flatten(specs[row["run_dir"]].get("identity") or {}) for row in group]
+        keys = sorted({k for s in settings for k in s if len({json.dumps(t.get(k)) for t in settings}) > 1})
+        for row, values in zip(group, settings, strict=True):
+            shown = [f"{k}={_short(values.get(k))}" for k in keys[:MAX_DIFFERENCES]]
+            more = len(keys) - MAX_DIFFERENCES
+            row["differs"] = ", ".join(shown) + (f", and {more} more" if more > 0 else "")
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 24 else text[:12] + "…"
 
 
 def main(argv: list[str]) -> None:
@@ -37,14 +85,17 @@ def main(argv: list[str]) -> None:
         "latentexp status",
         "List the runs under PATH as failed, running (a live lock), resumable (a checkpoint), started (no "
         "epoch finished) or finished. Re-running a sweep's command resumes the resumable ones and skips the "
-        "finished ones.")
+        "finished ones. Runs whose names differ only by their hash are shown with the settings that "
+        "tell them apart.")
     parser.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     args = parser.parse_args(argv)
     rows = run_states(args.paths)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2))  # escapes control characters itself
         return
     for row in rows:
-        print(f"{row['state']:32s} {row['run']}  {row.get('detail', '')}".rstrip())
+        differs = f"  [{row['differs']}]" if row.get("differs") else ""
+        line = f"{row['state']:32s} {row['run']}  {row.get('detail', '')}{differs}"
+        print(printable(line.rstrip()))  # names from a shared tree: escapes shown, never obeyed
     counts = Counter(row["state"].split(" ")[0] for row in rows)
     print(f"{len(rows)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ORDER if counts[s]))

@@ -130,7 +130,8 @@ class _Planted:
 
 @pytest.mark.parametrize("planted_file", ["data_batch_2", "batches.meta"])
 @pytest.mark.parametrize("verify_md5", [True, False])
-def test_a_planted_cifar_pickle_is_refused_without_running_it(tmp_path, no_system_data, planted_file, verify_md5):
+def test_a_planted_cifar_pickle_is_refused_without_running_it(tmp_path, no_system_data, planted_file,
+                                                              verify_md5):
     import pickle
 
     write_cifar10(tmp_path, per_batch=6, n_test=10)

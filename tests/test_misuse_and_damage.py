@@ -22,8 +22,8 @@ from latentexp.report.command import build_report
 from latentexp.rundir import RunDir
 from latentexp.spec import RunSpec
 from latentexp.train import run
-from latentexp.train.run import run_spec
 from latentexp.train.early_stopping import EarlyStopping
+from latentexp.train.run import run_spec
 from latentexp.train.trainer import LossNeverActed, TrainingDiverged
 
 TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100")

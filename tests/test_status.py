@@ -1,0 +1,90 @@
+"""`latentexp status` on a shared tree: names shown escaped, planted files (FIFOs, devices, huge or
+damaged files) reported per run instead of hanging or stopping the listing, runs of one name told
+apart, counts in words."""
+
+import contextlib
+import json
+import os
+import signal
+
+import pytest
+from support.helpers import cli
+from support.runs import finished, run_config, write_run
+
+from latentexp.io import read_json
+from latentexp.status import run_states
+
+
+@contextlib.contextmanager
+def within(seconds: int):
+    """Fail instead of hanging the suite where a read would block."""
+    def stop(*_):
+        raise TimeoutError(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_run_name_with_terminal_escapes_is_printed_escaped(tmp_path, capsys):
+    run_dir = finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0)
+    planted = run_dir.with_name("x\x1b]0;owned\x07\x1b[2J\rname")
+    run_dir.rename(planted)
+    assert cli("status", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "x\\x1b]0;owned\\x07\\x1b[2J\\rname" in out
+
+
+@pytest.mark.parametrize("planted", ["fifo", "dev_zero", "huge", "null_fields"])
+def test_a_planted_result_file_is_reported_and_the_other_runs_still_listed(tmp_path, capsys, planted):
+    finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0)
+    victim = finished(tmp_path, "ce", 0.0, 1, 89.0, 89.0)
+    result = victim / "result.json"
+    content = read_json(result)
+    result.unlink()
+    if planted == "fifo":
+        os.mkfifo(result)
+    elif planted == "dev_zero":
+        result.symlink_to("/dev/zero")
+    elif planted == "huge":
+        with open(result, "wb") as f:  # sparse: no disk used
+            f.truncate(65 * 2**20)
+    else:
+        result.write_text(json.dumps({**content, "test_accuracy": None, "epochs_run": None}))
+    with within(30):
+        assert cli("status", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and "2 runs" in out and "test 88.00 %" in out
+    if planted == "null_fields":
+        assert "test accuracy missing" in out
+    else:
+        assert "unreadable" in out and str(result) in out
+        assert ("not a regular file" in out) if planted != "huge" else ("more than the" in out)
+
+
+def test_a_fifo_for_a_history_or_a_lock_does_not_hang_status(tmp_path, capsys):
+    started = write_run(tmp_path, run_config("magnet", 0.5, 0), status="started")
+    (started / "checkpoint.pt").write_bytes(b"x")
+    os.mkfifo(started / "history.csv")
+    os.mkfifo(started / "run.lock")
+    with within(30):
+        assert cli("status", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "history.csv" in out
+
+
+def test_runs_of_one_name_are_told_apart_by_the_settings_that_differ(tmp_path, capsys):
+    finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0, epochs=1, max_epochs=100)
+    finished(tmp_path, "ce", 0.0, 0, 87.0, 87.0, epochs=30, max_epochs=50)
+    finished(tmp_path, "ce", 0.0, 1, 86.0, 86.0, epochs=30)  # alone under its name: nothing added
+    rows = {row["detail"]: row for row in run_states([tmp_path])}
+    assert rows["test 88.00 %, 1 epoch"]["differs"] == "trainer.max_epochs=100"
+    assert rows["test 87.00 %, 30 epochs"]["differs"] == "trainer.max_epochs=50"
+    assert "differs" not in rows["test 86.00 %, 30 epochs"]
+    assert cli("status", str(tmp_path)) == 0
+    assert "1 epoch  [trainer.max_epochs=100]" in capsys.readouterr().out
