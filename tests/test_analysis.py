@@ -89,3 +89,20 @@ def test_analyze_cli_refuses_a_directory_without_latents(tmp_path, cli_env):
                          text=True, timeout=120)
     assert out.returncode == 2 and "test_latents.npz does not exist" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_truncated_analysis_cache_is_computed_again_not_a_traceback(tmp_path, caplog):
+    x, y = blobs(n=60, k=3, d=4)
+    files = RunDir(tmp_path / "run")
+    files.path.mkdir()
+    files.save_latents(x, y, y)
+    first = analysis.analyze(files.path, seed=0)
+    embedding, _ = analysis.tsne_of(files.path)
+    files.analysis.write_text(files.analysis.read_text()[:40])  # killed by hand mid-copy, say
+    files.tsne.write_bytes(files.tsne.read_bytes()[:100])
+    assert analysis.tsne_of(files.path, compute=False) is None
+    assert "tsne.npz is unreadable" in caplog.text and "--force" in caplog.text
+    assert analysis.analyze(files.path, seed=0) == first  # seeded: the same numbers
+    assert "analysis.json is unreadable" in caplog.text
+    again, _ = analysis.tsne_of(files.path)
+    assert np.allclose(again, embedding)
