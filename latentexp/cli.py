@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -140,6 +141,18 @@ def _remove_hydra_record(job_dir: Path) -> None:
 
 def _override_key(arg: str) -> str:
     return arg.lstrip("+~").split("=", 1)[0]
+
+
+def check_number_sizes(args: list[str]) -> None:
+    """A number too long for Python to read (``trainer.batch_size=`` and 10,000 digits) is said as
+    such, before Hydra's parser stops on it with a traceback."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        digits = max((len(run) for run in re.findall(r"\d+", value)), default=0)
+        if digits > sys.get_int_max_str_digits():
+            raise ConfigError(f"{_override_key(key)}= holds a number of {digits} digits, more than Python "
+                              f"reads ({sys.get_int_max_str_digits()}); no setting takes such a number: give "
+                              f"a value in its range (`latentexp train --cfg job` shows the values).")
 
 
 def check_group_choices(args: list[str]) -> None:
@@ -292,6 +305,7 @@ def train_command(args: list[str]) -> None:
     dry_run = "--dry-run" in args
     args = with_planned_sweeper(with_search_settings([a for a in args if a != "--dry-run"]))
     try:
+        check_number_sizes(args)
         check_group_choices(args)
         jobs = check_every_job(args, dry_run)
         if dry_run:
@@ -392,7 +406,12 @@ def _run_reporting_errors(command, args: list[str], name: str) -> None:
     except (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError) as err:
         report_error(LatentexpError(f"cannot write {err.filename} ({err.strerror}); {WRITE_ADVICE[name]}."))
     except OSError as err:
-        if err.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            report_error(LatentexpError(
+                f"cannot write {err.filename or 'its output'}: the disk is full ({err.strerror}). Free some "
+                f"space and run the command again, or {WRITE_ADVICE[name]} on another disk; the files it "
+                f"wrote before are intact (each is written whole or not at all)."))
+        if err.errno != errno.EROFS:
             raise
         report_error(LatentexpError(f"cannot write {err.filename} ({err.strerror}); {WRITE_ADVICE[name]}."))
 

@@ -39,6 +39,11 @@ def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "w"
             _fault_point(path, f)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None:  # a failed write() names no file: name the one it was for
+            err.filename = str(path)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from latentexp.errors import ConfigError
 from latentexp.rundir import RunDir
 
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
@@ -37,6 +38,7 @@ from latentexp.rundir import RunDir
 FORMAT_VERSION = 5
 
 BASELINE_LOSS = "ce"
+RUN_NAME_MAX = 255  # bytes in a directory name (Linux's NAME_MAX)
 
 # Dotted keys that say where or how visibly a run happens, never what it computes.
 NON_IDENTITY_KEYS = (
@@ -126,6 +128,7 @@ class RunSpec:
             parts.append(f"lam{_text(lam)}")
         short_hash = digest.hexdigest()[:10]
         name = "-".join(map(str, [*parts, f"seed{config.get('seed')}", short_hash]))
+        _check_name_length(name, config)
         if run_dir is None:
             run_dir = Path(str(config.get("output_root"))) / "runs" / name
         return cls(name=name, hash=short_hash, dataset=config["dataset"]["name"],
@@ -165,6 +168,17 @@ class RunSpec:
         fields = {k: data[k] for k in ("format", "name", "hash", "dataset", "model", "loss", "loss_kind",
                                        "lambda_key", "seed", "config", "identity")}
         return cls(**fields, lam=data["lambda"], run_dir=Path(run_dir) if run_dir is not None else None)
+
+
+def _check_name_length(name: str, config: dict[str, Any]) -> None:
+    """A run's name is its directory's: more than a directory name holds is said before any lookup."""
+    if len(name.encode()) <= RUN_NAME_MAX:
+        return
+    lengths = {f"{k}.name": len(str(config[k]["name"])) for k in ("dataset", "model", "loss")}
+    longest = max(lengths, key=lengths.get)
+    raise ConfigError(f"the run's name would be {len(name.encode())} bytes, more than a directory name can "
+                      f"hold ({RUN_NAME_MAX}): it is made of the dataset's, model's and loss's names, and "
+                      f"{longest} is {lengths[longest]} characters. Give {longest} a shorter value.")
 
 
 def plain_config(cfg: DictConfig | dict) -> dict[str, Any]:

@@ -45,9 +45,11 @@ def validate_config(cfg: DictConfig) -> None:
     _check(cfg, "lambda", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number in [0, 1]",
            "λ weights the distance loss against cross-entropy (Eq. 11): 0 is the baseline, "
            "e.g. lambda=0.75.")
-    _check(cfg, "seed", lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+    _check(cfg, "seed", lambda v: _is_int(v) and 0 <= v < 2**32, "an integer from 0 to 2**32 - 1",
+           "NumPy seeds its generators with 32-bit numbers; e.g. seed=0.")
     _check(cfg, "device", lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", v),
            "one of auto, cpu, cuda, cuda:N")
+    _validate_paths(cfg)
     _validate_dataset(cfg)
     _validate_trainer(cfg)
     _validate_optimization(cfg)
@@ -68,6 +70,24 @@ def _check_no_unknown_keys(cfg: DictConfig) -> None:
                           f"would only change the run's name. Remove +{unknown[0]}=...; the settings are "
                           f"{', '.join(sorted(known - {'hydra', 'experiment'}))} and their keys "
                           f"(`latentexp train --cfg job`).")
+
+
+# Linux's limits: a path of at most PATH_MAX bytes, each part of it at most NAME_MAX.
+PATH_MAX, NAME_MAX = 4096, 255
+PATH_KEYS = ("output_root", "dataset.root", "dataset.path", "model.pretrained")
+
+
+def _validate_paths(cfg: DictConfig) -> None:
+    """A path no filesystem can hold, said as such before anything looks it up."""
+    for key in PATH_KEYS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if not isinstance(value, str):
+            continue
+        longest = max(value.split("/"), key=lambda part: len(part.encode()))
+        if len(value.encode()) > PATH_MAX or len(longest.encode()) > NAME_MAX:
+            raise ConfigError(f"{key}={value[:40]}… is {len(value)} characters: a path holds at most "
+                              f"{PATH_MAX} bytes and each of its parts at most {NAME_MAX} (one here is "
+                              f"{len(longest.encode())}); give a shorter path.")
 
 
 def _validate_dataset(cfg: DictConfig) -> None:

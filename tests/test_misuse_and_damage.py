@@ -2,6 +2,7 @@
 divergence, damaged files, unwritable places, refused runs, permissions. No silent wrong result,
 no traceback, nothing left behind. In this process wherever a real process is not the point."""
 
+import contextlib
 import json
 import os
 import signal
@@ -209,6 +210,83 @@ def test_read_only_places_give_clear_errors_and_reading_still_works(here, compos
     assert "--out DIR" in capsys.readouterr().err
     assert cli("report", str(read_only), "--out", str(here / "r")) == 0
     assert cli("status", str(read_only)) == 0
+
+
+# ---------------------------------------------------------------- values nothing can take
+
+
+@pytest.mark.parametrize("bad, said", [
+    ("seed=1099511627776", "seed=1099511627776 is invalid: expected an integer from 0 to 2**32 - 1"),
+    ("dataset.root=" + "r" * 10_000, "is 10000 characters: a path holds at most 4096 bytes"),
+    ("model.name=" + "m" * 300, "model.name is 300 characters. Give model.name a shorter value"),
+    ("trainer.batch_size=" + "9" * 10_000, "trainer.batch_size= holds a number of 10000 digits"),
+])
+def test_a_value_no_run_can_take_is_one_paragraph_before_anything_starts(here, capsys, bad, said):
+    assert cli("train", *TINY, bad) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and len(err.splitlines()) == 1, err[:2000]
+    assert not (here / "outputs" / "runs").exists()
+
+
+def test_a_seed_past_32_bits_stops_a_sweep_before_its_first_job(here, capsys):
+    assert cli("train", "-m", *TINY, "seed=0,1099511627776") == 2
+    assert "seed=1099511627776 is invalid" in capsys.readouterr().err
+    assert not (here / "outputs" / "runs").exists()
+
+
+def test_a_refused_checkpoint_is_one_line_that_never_suggests_loading_it_anyway(tmp_path, caplog):
+    trainer = make_trainer(synthetic_data(), max_epochs=1, run_dir=tmp_path)
+
+    class Planted:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    torch.save({"epoch": 3, "x": Planted()}, trainer.files.checkpoint)
+    assert not trainer.resume() and trainer.epoch == 0
+    (record,) = [r for r in caplog.records if "checkpoint" in r.getMessage()]
+    message = record.getMessage()
+    assert "posix.system" in message and "refused unread" in message and "\n" not in message
+    assert "weights_only" not in message
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 KB filesystem (tmpfs): room for a run's small files, not for its checkpoint."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a filesystem here")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_paragraph_and_the_run_resumes_once_there_is_room(here, small_disk, capsys):
+    command = ("train", *TINY, "trainer.max_epochs=2", f"output_root={small_disk}")
+    assert cli(*command) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: the disk is full (No space left on device)" in err and "Traceback" not in err
+    assert "the run resumes from its last checkpoint" in err
+    (run_dir,) = small_disk.glob("runs/*")
+    assert not list(run_dir.glob(".*.tmp")) and json.loads((run_dir / "spec.json").read_text())
+    assert subprocess.run(["mount", "-o", "remount,size=50m", str(small_disk)]).returncode == 0
+    assert cli(*command) == 0
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "finished"
+
+
+def test_report_to_a_full_disk_says_so_and_names_the_file(here, small_disk, capsys):
+    for seed in range(3):
+        finished(here / "outputs", "ce", 0.0, seed, 88.0 + seed, 88.0)
+    (small_disk / "filler").write_bytes(b"x" * (small_disk.stat().st_size or 1))
+    with open(small_disk / "filler", "ab") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"x" * 65536)
+            f.flush()
+    assert cli("report", "outputs", "--out", str(small_disk / "report"), "--no-figures") == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "None" not in err and "Traceback" not in err
+    assert str(small_disk / "report") in err
 
 
 # ---------------------------------------------------------------- another run's directory

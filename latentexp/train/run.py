@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import time
 from datetime import datetime, timezone
@@ -43,6 +44,19 @@ def run_spec(spec: RunSpec, requested_loss: str | None = None) -> dict:
     """``run`` of a job already validated and specified (latentexp.jobs): the same run, with no
     second validation or spec. ``requested_loss``: the loss the job named (an auxiliary loss at
     λ = 0 trains the baseline, and says so)."""
+    try:
+        return _run_spec(spec, requested_loss)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DataError(f"cannot write {err.filename or spec.files.path}: the disk is full ({err.strerror}). "
+                        f"Every file the run wrote before is intact (each is written whole or not at all): "
+                        f"free some space, or set output_root=DIR on another disk and move the run there, "
+                        f"and run the same command again; the run resumes from its last checkpoint."
+                        ) from None
+
+
+def _run_spec(spec: RunSpec, requested_loss: str | None) -> dict:
     files = spec.files
     files.check_holds(spec.name, spec.hash)  # another run's directory: refused, nothing reused
     done = files.read_result()  # an unreadable one stops with a message that says how to repair it
