@@ -294,3 +294,35 @@ def test_runs_csv_names_run_directories_relative_to_where_the_report_ran(sweep, 
     monkeypatch.chdir(tmp_path / "aside")
     build_report([sweep], tmp_path / "elsewhere", formats=("csv",), with_figures=False)
     assert pd.read_csv(tmp_path / "elsewhere" / "runs.csv")["run_dir"].str.startswith(str(sweep)).all()
+
+
+def test_collecting_runs_encodes_each_setting_once_per_run_never_once_per_pair(tmp_path, monkeypatch):
+    """Labels compare each setting over the runs of a setup. Twice the runs encode twice as many
+    values; comparing every run with every other (as the labels once did: 9.75 million
+    encodings for 500 runs) encodes four times as many."""
+    from latentexp.report import collect
+    from latentexp.report.bench import cells, write_runs
+
+    encoded = []
+    encode = collect._encode
+    monkeypatch.setattr(collect, "_encode", lambda value: encoded.append(value) or encode(value))
+    counts = []
+    for seeds in (2, 4):
+        write_runs(tmp_path / str(seeds), seeds * len(cells()))
+        encoded.clear()
+        runs = collect_runs([tmp_path / str(seeds)])
+        assert len(runs) == seeds * len(cells()) and set(runs["status"]) == {"finished", "failed"}
+        assert {"latent_boost (pca=false)", "latent_boost (schedule=false)"} <= set(runs["loss_label"])
+        counts.append(len(encoded))
+    assert counts[0] > 0 and counts[1] == 2 * counts[0], counts
+
+
+def test_progress_shows_on_a_terminal_only(sweep, tmp_path, monkeypatch, capsys):
+    from latentexp.report import progress
+
+    build_report([sweep], tmp_path / "piped", formats=("md",), with_figures=False)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here: a log stays clean
+    monkeypatch.setattr(progress, "shown", lambda: True)
+    build_report([sweep], tmp_path / "terminal", formats=("md",), with_figures=False)
+    err = capsys.readouterr().err
+    assert all(bar in err for bar in ("finding runs", "reading runs:", "/21 [", "tables:")), err

@@ -18,6 +18,7 @@ import pandas as pd
 
 from latentexp.config_tree import LABEL_KEYS
 from latentexp.errors import DataError
+from latentexp.report.progress import Steps, each
 from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.report.roles import BASELINE
 from latentexp.rundir import RunDir, find_run_dirs
@@ -33,15 +34,20 @@ CLUSTER_PARTS = ("kmeans", "gmm", "true_labels")
 ROW_KEYS = ("seed", "lambda", "dataset.name", "model.name", "loss.name")
 # A setting absent from a run's identity (an older version of the configs), told apart from null.
 MISSING = "<missing>"
+# Settings are compared by their JSON text, so 1 and 1.0, or true and 1, stay different values; one
+# encoder for all (json.dumps builds a new one per call), giving json.dumps(value, sort_keys=True).
+_encode = json.JSONEncoder(sort_keys=True).encode
+_MISSING_ENCODED = _encode(MISSING)
 
 
 def load_run(files: RunDir) -> dict[str, Any] | None:
     """One row: the spec's fields, status, metrics, cluster quality; None if not a run of this format."""
-    data = files.read_spec()
+    result = files.read_result()
+    # RunDir.read_spec's rule, without parsing result.json a second time.
+    data = result.get("spec") if result is not None else files.read_spec()
     if data is None:
         return None
     spec = RunSpec.from_json(data, files.path)
-    result = files.read_result()
     row: dict[str, Any] = {"dataset": spec.dataset, "model": spec.model, "loss": spec.loss,
                            "lambda": spec.lam, "seed": spec.seed, "run_dir": str(files.path),
                            "identity": spec.hash,
@@ -115,9 +121,12 @@ def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
 def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
     """All runs under ``paths``, one row each, with ``setup`` and ``loss_label`` columns that tell
     apart runs whose other settings differ (so no cell ever averages unlike runs)."""
-    found = find_run_dirs(paths)
-    rows = [row for d in found if (row := load_run(d)) is not None]
-    old = [d for d in found if d.is_old_format()]
+    with Steps("finding runs", 1) as step:
+        step(", ".join(map(str, paths)))
+        found = find_run_dirs(paths)
+    loaded = [(d, load_run(d)) for d in each(found, "reading runs", unit="run")]
+    rows = [row for _, row in loaded if row is not None]
+    old = [d for d, row in loaded if row is None and d.is_old_format()]  # a run with a spec is never old
     if old:
         log.warning("%d run(s) under %s were written before latentexp 0.2 (no run spec) and are left out; "
                     "`latentexp train` retrains them under new names. e.g. %s", len(old),
@@ -147,18 +156,33 @@ def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
 def _labels(frame: pd.DataFrame, keep, group_by: list[str], shown=lambda key, value, row: True) -> list[str]:
     """Per row, ``key=value`` for the kept settings that differ within its group and that
     ``shown`` accepts (else '')."""
-    labels = [""] * len(frame)
-    position = {index: i for i, index in enumerate(frame.index)}
-    for _, group in frame.groupby(group_by, dropna=False, sort=False):
-        in_group = [row["settings"] for _, row in group.iterrows()]
-        varying = sorted({key for _, row in group.iterrows() for key in row["settings"]
-                          if key not in row["row_keys"] and keep(key, row)
-                          and len({json.dumps(s.get(key, MISSING), sort_keys=True) for s in in_group}) > 1})
-        for index, row in group.iterrows():
-            settings = row["settings"]
-            labels[position[index]] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying
-                                                if shown(k, settings.get(k, MISSING), row))
+    rows = frame.to_dict("records")
+    labels = [""] * len(rows)
+    groups = frame.groupby(group_by, dropna=False, sort=False).ngroup().to_numpy()
+    members: dict[int, list[int]] = {}
+    for position, group in enumerate(groups):
+        members.setdefault(group, []).append(position)
+    for positions in members.values():
+        varying = _varying_keys([rows[p] for p in positions], keep)
+        for p in positions:
+            settings = rows[p]["settings"]
+            labels[p] = ", ".join(f"{k}={_short(settings.get(k, MISSING))}" for k in varying
+                                  if shown(k, settings.get(k, MISSING), rows[p]))
     return labels
+
+
+def _varying_keys(rows: list[dict], keep) -> list[str]:
+    """The sorted settings, kept by ``keep`` for at least one row, whose values are not all the same
+    over ``rows`` (a row without the key has the value MISSING). Each row's value of each kept key
+    is encoded once: the work grows with rows × settings, not with rows² as comparing every row's
+    values with every other's did."""
+    kept = {key for row in rows for key in row["settings"] if key not in row["row_keys"] and keep(key, row)}
+    values: dict[str, set[str]] = {key: set() for key in kept}
+    for row in rows:
+        settings = row["settings"]
+        for key in kept:
+            values[key].add(_encode(settings[key]) if key in settings else _MISSING_ENCODED)
+    return sorted(key for key, seen in values.items() if len(seen) > 1)
 
 
 @cache

@@ -11,6 +11,7 @@ from latentexp.io import write_text
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
+from latentexp.report.progress import Steps
 from latentexp.report.render import to_latex, to_markdown
 from latentexp.report.roles import PROPOSED
 from latentexp.report.tables import (
@@ -21,6 +22,7 @@ from latentexp.report.tables import (
     sweep_tables,
 )
 from latentexp.results import load_runs
+from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 
@@ -36,32 +38,43 @@ def build_report(paths: list[str | Path], out_dir: str | Path, formats=FORMATS, 
                           f"{', '.join(FORMATS)} (e.g. --format md,tex).")
     out_dir = Path(out_dir)
     runs = load_runs(paths)
+    cells = summarise_cells(runs, seeds)
     written = []
     if with_figures:  # first: Fig. 2 may analyse runs, whose cluster quality the tables then show
-        written += _figures(runs, out_dir / "figures", seeds, tsne)
-        if tsne:  # a computed t-SNE also wrote its run's analysis.json
+        analysed = _analyses(runs)
+        written += _figures(runs, cells, out_dir / "figures", tsne)
+        if _analyses(runs) != analysed:  # a computed t-SNE also wrote its run's analysis.json
             runs = load_runs(paths)
-    cells = against_baseline(summarise_cells(runs, seeds), runs)
-    best = best_cells(cells)
-    tables = sweep_tables(cells)
-    if not best.empty:
-        tables += [summary_table(best, runs), silhouette_table(best)]
-    tables += ablation_tables(cells, runs)
-    clusters = cluster_table(cells)
-    if clusters is not None:
-        tables.append(clusters)
-    markdown = to_markdown(tables)
-    if "md" in formats:
-        written.append(out_dir / "report.md")
-        write_text(written[-1], markdown)
-    if "tex" in formats:
-        written.append(out_dir / "report.tex")
-        write_text(written[-1], to_latex(tables))
-    if "csv" in formats:
-        listed = runs.assign(run_dir=runs["run_dir"].map(_from_here))
-        for name, frame in (("runs", listed), ("cells", cells), ("best", best)):
-            written.append(out_dir / f"{name}.csv")
-            write_text(written[-1], frame.to_csv(index=False))
+            cells = summarise_cells(runs, seeds)
+    with Steps("tables", 4 + len(formats)) as step:
+        step("comparisons")
+        cells = against_baseline(cells, runs)
+        best = best_cells(cells)
+        step("λ sweeps")
+        tables = sweep_tables(cells)
+        step("summary, silhouette")
+        if not best.empty:
+            tables += [summary_table(best, runs), silhouette_table(best)]
+        step("ablation, cluster quality")
+        tables += ablation_tables(cells, runs)
+        clusters = cluster_table(cells)
+        if clusters is not None:
+            tables.append(clusters)
+        markdown = to_markdown(tables)
+        if "md" in formats:
+            step("report.md")
+            written.append(out_dir / "report.md")
+            write_text(written[-1], markdown)
+        if "tex" in formats:
+            step("report.tex")
+            written.append(out_dir / "report.tex")
+            write_text(written[-1], to_latex(tables))
+        if "csv" in formats:
+            step("runs.csv, cells.csv, best.csv")
+            listed = runs.assign(run_dir=runs["run_dir"].map(_from_here))
+            for name, frame in (("runs", listed), ("cells", cells), ("best", best)):
+                written.append(out_dir / f"{name}.csv")
+                write_text(written[-1], frame.to_csv(index=False))
     return {"markdown": markdown, "files": written, "runs": runs, "cells": cells, "best": best}
 
 
@@ -72,17 +85,30 @@ def _from_here(run_dir: str) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else run_dir
 
 
-def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
-    cells = summarise_cells(runs, seeds)
+def _analyses(runs) -> dict[str, int | None]:
+    """When each run's analysis.json was last written (None: never)."""
+    files = [RunDir(run_dir).analysis for run_dir in runs["run_dir"]]
+    return {str(f): f.stat().st_mtime_ns if f.exists() else None for f in files}
+
+
+def _figures(runs, cells, fig_dir: Path, tsne: bool) -> list[Path]:
     best = best_cells(cells)
-    written = figures.accuracy_vs_lambda(cells, fig_dir)
-    written += figures.training_curves(runs, best, fig_dir)
-    written += figures.pca_components_figure(runs, fig_dir)
-    written += figures.gradient_figure(runs, best, fig_dir)
-    written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
     lb_epochs = runs.loc[runs["loss"] == PROPOSED, "max_epochs"].dropna()
-    for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
-        written += figures.alpha_beta_figure(fig_dir, max_epochs)
+    schedules = sorted({100, *map(int, lb_epochs)})  # the paper's 100, and what ran
+    with Steps("figures", 5 + len(schedules)) as step:
+        step("accuracy vs λ")
+        written = figures.accuracy_vs_lambda(cells, fig_dir)
+        step("training curves")
+        written += figures.training_curves(runs, best, fig_dir)
+        step("PCA components")
+        written += figures.pca_components_figure(runs, fig_dir)
+        step("gradient norms")
+        written += figures.gradient_figure(runs, best, fig_dir)
+        step("t-SNE (Fig. 2)" + (", computing missing embeddings" if tsne else ""))
+        written += figures.tsne_panels(runs, best, fig_dir, compute=tsne)
+        for max_epochs in schedules:
+            step(f"α/β schedule, {max_epochs} epochs")
+            written += figures.alpha_beta_figure(fig_dir, max_epochs)
     return written
 
 
