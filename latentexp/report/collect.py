@@ -18,6 +18,8 @@ import pandas as pd
 
 from latentexp.config_tree import LABEL_KEYS
 from latentexp.errors import DataError
+from latentexp.io import read_json
+from latentexp.printable import printable
 from latentexp.report.progress import Steps, each
 from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.report.roles import BASELINE
@@ -66,12 +68,41 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     row["precision"] = (result or {}).get("precision")  # bf16, tf32 or fp32; absent before format 3
     row["class_names"] = ((result or {}).get("data") or {}).get("class_names")  # absent before format 5
     if row["status"] == "finished" and files.analysis.exists():
-        analysis = json.loads(files.analysis.read_text())
+        try:
+            analysis = read_json(files.analysis)
+            if not isinstance(analysis, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as err:
+            log.warning("%s is unreadable (%s): its cluster metrics are left out; `latentexp analyze "
+                        "--force %s` computes them again", printable(files.analysis), err,
+                        printable(files.path))
+            return row
         for part in CLUSTER_PARTS:
             for metric, value in (analysis.get(part) or {}).items():
                 row[f"cluster.{part}.{metric}"] = value
         row["gmm_covariance"] = analysis.get("gmm_covariance")
     return row
+
+
+def _load_or_skip(files: RunDir) -> dict[str, Any] | None:
+    """``load_run``, or None with a warning for a run whose files are damaged or planted (one bad
+    directory in a shared tree leaves itself out, not the whole report)."""
+    try:
+        return load_run(files)
+    except DataError as err:
+        log.warning("left out: %s", printable(err))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # valid JSON, not a run's fields
+        log.warning("left out: %s holds a result or spec without the fields of a run (%s: %s); delete "
+                    "it, or run the run's `latentexp train` command again", printable(files.path),
+                    type(err).__name__, printable(err))
+    return None
+
+
+def _is_old(files: RunDir) -> bool:
+    try:
+        return files.is_old_format()
+    except DataError:  # left out already, with its warning
+        return False
 
 
 def _changes_from_defaults(spec: RunSpec) -> str:
@@ -124,9 +155,9 @@ def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
     with Steps("finding runs", 1) as step:
         step(", ".join(map(str, paths)))
         found = find_run_dirs(paths)
-    loaded = [(d, load_run(d)) for d in each(found, "reading runs", unit="run")]
+    loaded = [(d, _load_or_skip(d)) for d in each(found, "reading runs", unit="run")]
     rows = [row for _, row in loaded if row is not None]
-    old = [d for d, row in loaded if row is None and d.is_old_format()]  # a run with a spec is never old
+    old = [d for d, row in loaded if row is None and _is_old(d)]  # a run with a spec is never old
     if old:
         log.warning("%d run(s) under %s were written before latentexp 0.2 (no run spec) and are left out; "
                     "`latentexp train` retrains them under new names. e.g. %s", len(old),

@@ -1,6 +1,6 @@
-"""`latentexp status` on a shared tree: names shown escaped, planted files (FIFOs, devices, huge or
-damaged files) reported per run instead of hanging or stopping the listing, runs of one name told
-apart, counts in words."""
+"""`latentexp status` and `report` on a shared tree: names shown escaped, planted files (FIFOs,
+devices, huge or damaged files) reported per run instead of hanging or stopping the command, runs
+of one name told apart, counts in words."""
 
 import contextlib
 import json
@@ -88,3 +88,28 @@ def test_runs_of_one_name_are_told_apart_by_the_settings_that_differ(tmp_path, c
     assert "differs" not in rows["test 86.00 %, 30 epochs"]
     assert cli("status", str(tmp_path)) == 0
     assert "1 epoch  [trainer.max_epochs=100]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("planted", ["fifo", "dev_zero", "no_spec_fields", "analysis_fifo"])
+def test_the_report_leaves_out_a_planted_run_with_a_warning_and_reports_the_rest(tmp_path, capsys, caplog,
+                                                                                 planted):
+    for seed in range(3):
+        finished(tmp_path / "outputs", "ce", 0.0, seed, 88.0 + seed, 88.0)
+    victim = finished(tmp_path / "outputs", "magnet", 0.5, 0, 90.0, 90.0)
+    result = victim / ("analysis.json" if planted == "analysis_fifo" else "result.json")
+    content = read_json(victim / "result.json")
+    result.unlink(missing_ok=True)
+    if planted in ("fifo", "analysis_fifo"):
+        os.mkfifo(result)
+    elif planted == "dev_zero":
+        result.symlink_to("/dev/zero")
+    else:
+        result.write_text(json.dumps({**content, "spec": {"name": "x"}}))
+    with within(60):
+        assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
+    table = (tmp_path / "report" / "report.md").read_text()
+    assert "89.00 ± 1.00" in table  # the baseline's cell, from the runs that are fine
+    if planted == "analysis_fifo":
+        assert "analysis.json is unreadable" in caplog.text and "cluster metrics are left out" in caplog.text
+    else:
+        assert "left out: " in caplog.text and str(victim) in caplog.text
