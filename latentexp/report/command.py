@@ -11,6 +11,7 @@ from latentexp.io import write_text
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
+from latentexp.report.figure_index import write_index
 from latentexp.report.render import to_latex, to_markdown
 from latentexp.report.roles import PROPOSED
 from latentexp.report.tables import (
@@ -83,7 +84,7 @@ def _figures(runs, fig_dir: Path, seeds: int | None, tsne: bool) -> list[Path]:
     lb_epochs = runs.loc[runs["loss"] == PROPOSED, "max_epochs"].dropna()
     for max_epochs in sorted({100, *map(int, lb_epochs)}):  # the paper's 100, and what ran
         written += figures.alpha_beta_figure(fig_dir, max_epochs)
-    return written
+    return written + write_index(fig_dir, written, runs)
 
 
 def main(argv: list[str]) -> None:
