@@ -11,6 +11,7 @@ from latentexp.io import write_text
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
+from latentexp.report.figure_index import write_index
 from latentexp.report.progress import Steps
 from latentexp.report.render import to_latex, to_markdown
 from latentexp.report.roles import PROPOSED
@@ -109,7 +110,7 @@ def _figures(runs, cells, fig_dir: Path, tsne: bool) -> list[Path]:
         for max_epochs in schedules:
             step(f"α/β schedule, {max_epochs} epochs")
             written += figures.alpha_beta_figure(fig_dir, max_epochs)
-    return written
+    return written + write_index(fig_dir, written, runs)
 
 
 def main(argv: list[str]) -> None:

@@ -3,88 +3,169 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import textwrap
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from latentexp.analysis import tsne_of
 from latentexp.errors import DataError
+from latentexp.io import atomic_write
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
 from latentexp.report.cells import cell_runs
+from latentexp.report.names import setup_key
 from latentexp.report.roles import BASELINE, PROPOSED, TSNE_COLUMNS, loss_title
-from latentexp.report.tables import (
-    by_setup,
-    lambda_text,
-    loss_name,
-    ordered,
-    setup_key,
-    setup_title,
-)
+from latentexp.report.tables import by_setup, lambda_text, loss_name, ordered, setup_name
 from latentexp.results import load_history
 from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 
 
+TITLE_SIZE = 9
+LEGEND_SIZE = 8
+MANY_ENTRIES = 5  # legends with more entries go beside the plot, where they hide no data
+DODGE = 0.008  # of the λ range: how far apart sideways the losses' points are drawn
+FORMATS = {"png": {"dpi": 150}, "pdf": {"metadata": {"CreationDate": None}}}
+
+
 def save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """PNG and PDF, each written atomically (a killed report leaves the previous figure whole)
-    and without a creation date (the same runs draw the same bytes)."""
-    import io
-
-    from latentexp.io import atomic_write
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    for path, options in ((paths[0], {"dpi": 150}), (paths[1], {"metadata": {"CreationDate": None}})):
+    """PNG and PDF, without a creation date (the same runs draw the same bytes). Both are drawn in
+    memory first, then each written atomically: a report that fails or is killed while drawing
+    leaves the previous figures whole, and never a new PNG beside an old PDF for a failed PDF."""
+    drawn = {}
+    for fmt, options in FORMATS.items():
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=path.suffix[1:], bbox_inches="tight", **options)
-        atomic_write(path, lambda f, drawn=buffer: f.write(drawn.getvalue()), mode="wb")
-    return paths
+        fig.savefig(buffer, format=fmt, bbox_inches="tight", **options)
+        drawn[out_dir / f"{name}.{fmt}"] = buffer.getvalue()
+    for path, data in drawn.items():
+        atomic_write(path, lambda f, data=data: f.write(data), mode="wb")
+    return list(drawn)
+
+
+def _wrapped(text: str, settings: str, width_inches: float) -> str:
+    """A title that fits ``width_inches``, the setup's settings (which can run to 150 characters)
+    on lines of their own."""
+    chars = max(30, int(width_inches * 72 / (TITLE_SIZE * 0.6)))  # about 0.6 em a character
+    lines = textwrap.wrap(text, chars) + (textwrap.wrap(f"({settings})", chars) if settings else [])
+    return "\n".join(lines)
+
+
+def _set_title(ax, text: str, cell) -> None:
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(_wrapped(f"{setup_name(cell)}: {text}", cell["setup"], width), fontsize=TITLE_SIZE)
+
+
+def _set_suptitle(fig: Figure, text: str, cell) -> None:
+    fig.suptitle(_wrapped(f"{setup_name(cell)}: {text}", cell["setup"], fig.get_figwidth()),
+                 fontsize=TITLE_SIZE)
+
+
+def _legend(ax, size: int = LEGEND_SIZE) -> None:
+    """In the plot while it is short, beside it when it would cover the data."""
+    if len(ax.get_legend_handles_labels()[1]) > MANY_ENTRIES:
+        ax.legend(fontsize=size, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=size)
+
+
+def _line_style(index: int) -> dict:
+    """Ten colours, then the same colours dashed, then dotted: no two of 30 lines look alike."""
+    return {"color": f"C{index % 10}", "linestyle": ("-", "--", ":")[index // 10 % 3]}
+
+
+def _epoch_axis(ax) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 1.2, 1.4, ...
 
 
 def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Test accuracy against λ per loss, mean ± std band; the baseline as a horizontal band."""
+    """Test accuracy against λ per loss, mean ± std band, the baseline as a horizontal band; where
+    every loss ran at one λ only, a point ± std per loss (a curve of one point is a lone dot)."""
     written = []
     for first, group in by_setup(cells[cells["n"] > 0]):
         swept = group[(group["loss"] != BASELINE) & group["lambda"].notna()]
         if swept.empty:
             continue
-        fig = Figure(figsize=(6.4, 4.2))
-        ax = fig.subplots()
         baseline = group[group["loss"] == BASELINE]
-        if not baseline.empty:
-            cell = baseline.iloc[0]
-            mean, std = cell["test_accuracy_mean"], np.nan_to_num(cell["test_accuracy_std"])
-            ax.axhline(mean, color="black", lw=1, label="Baseline (λ = 0)")
-            ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
-        for index, (label, curve) in enumerate(swept.groupby("loss_label", sort=False)):
-            curve = curve.sort_values("lambda")
-            color = f"C{index % 10}"
-            lam, mean = curve["lambda"].to_numpy(float), curve["test_accuracy_mean"].to_numpy(float)
-            std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
-            ax.plot(lam, mean, "o-", color=color, label=loss_name(curve.iloc[0]))
-            ax.fill_between(lam, mean - std, mean + std, color=color, alpha=0.2)
-            if curve["paper_settings"].all():
-                paper = [published.grid_value(first["dataset"], label, x, "accuracy") for x in lam]
-                points = [(x, float(p.mean)) for x, p in zip(lam, paper, strict=False) if p]
-                if points:
-                    ax.plot(*zip(*points, strict=False), "x--", color=color, alpha=0.5, lw=0.8)
-        ax.set(xlabel="λ", ylabel="test accuracy (%)")
-        written += _finish(fig, ax, out_dir, f"accuracy_vs_lambda_{setup_key(first)}",
-                           f"{setup_title(first)}: accuracy vs λ (mean ± std over seeds; × paper)")
+        lambdas = swept["lambda"].unique()
+        draw = _accuracy_at_one_lambda if len(lambdas) == 1 else _accuracy_curves
+        written += save(draw(first, swept, baseline), out_dir, f"accuracy_vs_lambda_{setup_key(first)}")
     return written
 
 
-def _finish(fig: Figure, ax, out_dir: Path, name: str, title: str, legend_size: int = 8) -> list[Path]:
-    """Title, legend and grid of a one-panel figure, then saved."""
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=legend_size)
+def _paper_accuracy(first, label: str, lam: float) -> float | None:
+    found = published.grid_value(first["dataset"], label, lam, "accuracy")
+    return float(found.mean) if found else None
+
+
+def _accuracy_curves(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    if not baseline.empty:
+        cell = baseline.iloc[0]
+        mean, std = cell["test_accuracy_mean"], np.nan_to_num(cell["test_accuracy_std"])
+        ax.axhline(mean, color="black", lw=1, label="Baseline (λ = 0)")
+        ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
+    with_paper = False
+    curves = list(swept.groupby("loss_label", sort=False))
+    step = DODGE * float(np.ptp(swept["lambda"].to_numpy(float)))
+    for index, (label, curve) in enumerate(curves):
+        curve = curve.sort_values("lambda")
+        style = _line_style(index)
+        # Set a little apart sideways: at a λ that many losses share, none hides another.
+        lam = curve["lambda"].to_numpy(float) + (index - (len(curves) - 1) / 2) * step
+        mean = curve["test_accuracy_mean"].to_numpy(float)
+        std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
+        ax.plot(lam, mean, marker="o", **style, label=loss_name(curve.iloc[0]))
+        ax.fill_between(lam, mean - std, mean + std, color=style["color"], alpha=0.2)
+        if curve["paper_settings"].all():
+            points = [(x, p) for x, at in zip(lam, curve["lambda"], strict=True)
+                      if (p := _paper_accuracy(first, label, float(at))) is not None]
+            if points:
+                with_paper = True
+                ax.plot(*zip(*points, strict=True), "x--", color=style["color"], alpha=0.5, lw=0.8)
+    ax.set(xlabel="λ", ylabel="test accuracy (%)")
+    _legend(ax)
     ax.grid(alpha=0.3)
-    return save(fig, out_dir, name)
+    _set_title(ax, "accuracy vs λ (mean ± std over seeds" + ("; × paper)" if with_paper else ")"), first)
+    return fig
+
+
+def _accuracy_at_one_lambda(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figure:
+    """Each loss at the one λ every loss ran at, beside the baseline: mean ± std over seeds, the
+    seed count under each name (one seed has no ±)."""
+    lam = float(swept["lambda"].iloc[0])
+    entries = [*(("black", cell) for _, cell in baseline.iterrows()),
+               *((_line_style(i)["color"], cell) for i, (_, cell) in enumerate(swept.iterrows()))]
+    fig = Figure(figsize=(max(6.4, 1.1 * len(entries) + 1.5), 4.2))
+    ax = fig.subplots()
+    with_paper = False
+    for x, (color, cell) in enumerate(entries):
+        std = cell["test_accuracy_std"]
+        ax.errorbar(x, cell["test_accuracy_mean"], yerr=None if pd.isna(std) else std, fmt="o",
+                    color=color, capsize=4)
+        paper = None if cell["loss"] == BASELINE or not cell["paper_settings"] else \
+            _paper_accuracy(first, cell["loss_label"], lam)
+        if paper is not None:
+            with_paper = True
+            ax.plot(x, paper, "x", color=color, alpha=0.6)
+    names = [("Baseline (λ = 0)" if cell["loss"] == BASELINE else loss_name(cell)) + f"\n{cell['n']} seed"
+             + ("s" if cell["n"] != 1 else "") for _, cell in entries]
+    ax.set_xticks(range(len(entries)), names, fontsize=LEGEND_SIZE)
+    ax.set_xlim(-0.6, len(entries) - 0.4)
+    ax.set(ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3, axis="y")
+    _set_title(ax, f"accuracy at λ = {lam:g}, the one λ that ran (mean ± std over seeds"
+               + ("; × paper)" if with_paper else ")"), first)
+    return fig
 
 
 def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
@@ -103,30 +184,31 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
     for first, group in by_setup(best):
         fig = Figure(figsize=(10, 3.8))
         acc_ax, loss_ax = fig.subplots(1, 2)
-        plotted = False
-        for index, (_, cell) in enumerate(group.iterrows()):
+        drawn = 0  # colours go to the losses drawn, so skipped ones leave no gaps and no repeats
+        for _, cell in group.iterrows():
             frames = _histories(cell_runs(runs, cell)["run_dir"].tolist())
             if not frames:
                 continue
-            plotted = True
             lam = lambda_text(cell["lambda"])
             label = loss_name(cell)
             if cell["loss"] != BASELINE and lam != "—":
                 label += f" (λ = {lam})"
+            style = _line_style(drawn)
+            drawn += 1
             for ax, column in ((acc_ax, "val_accuracy"), (loss_ax, "train_loss")):
                 curve = _mean_by_epoch(frames, column)
-                ax.plot(curve["epoch"], curve["mean"], color=f"C{index % 10}", label=label)
+                ax.plot(curve["epoch"], curve["mean"], **style, label=label)
                 ax.fill_between(curve["epoch"], curve["mean"] - curve["std"].fillna(0),
-                                curve["mean"] + curve["std"].fillna(0), color=f"C{index % 10}", alpha=0.15)
-        if not plotted:
+                                curve["mean"] + curve["std"].fillna(0), color=style["color"], alpha=0.15)
+        if not drawn:
             continue
         acc_ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
         loss_ax.set(xlabel="epoch", ylabel="training loss (total)")
-        acc_ax.legend(fontsize=8)
+        _legend(loss_ax if drawn > MANY_ENTRIES else acc_ax)  # a long one beside the right panel
         for ax in (acc_ax, loss_ax):
             ax.grid(alpha=0.3)
-        fig.suptitle(f"{setup_title(first)}: training curves at the best λ (mean ± std over seeds)",
-                     fontsize=9)
+            _epoch_axis(ax)
+        _set_suptitle(fig, "training curves at the best λ (mean ± std over seeds)", first)
         written += save(fig, out_dir, f"training_curves_{setup_key(first)}")
     return written
 
@@ -139,26 +221,29 @@ def gradient_figure(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
     for first, group in by_setup(best[best["loss"] != BASELINE]):
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.subplots()
-        plotted = False
-        for index, (_, cell) in enumerate(group.iterrows()):
+        drawn = 0
+        for _, cell in group.iterrows():
             frames = _histories(cell_runs(runs, cell)["run_dir"].tolist())
             frames = [f for f in frames if "grad_aux_norm" in f]
             if not frames:
                 continue
-            plotted = True
-            color, label = f"C{index % 10}", f"{loss_name(cell)} (λ = {lambda_text(cell['lambda'])})"
+            color, label = f"C{drawn % 10}", f"{loss_name(cell)} (λ = {lambda_text(cell['lambda'])})"
+            drawn += 1
             for column, style, part in (("grad_aux_norm", "-", "λ·L_aux"),
                                         ("grad_ce_norm", "--", "(1−λ)·L_CE")):
                 curve = _mean_by_epoch(frames, column)
                 ax.plot(curve["epoch"], curve["mean"].clip(lower=1e-12), style, color=color,
                         label=f"{label}: {part}")
-        if not plotted:
+        if not drawn:
             continue
         ax.set_yscale("log")
         ax.set(xlabel="epoch", ylabel="mean per-sample gradient norm at the latent")
-        written += _finish(fig, ax, out_dir, f"gradient_norms_{setup_key(first)}",
-                           f"{setup_title(first)}: how hard each term pushes the latent (best λ)",
-                           legend_size=7)
+        _epoch_axis(ax)
+        _legend(ax, size=7)
+        ax.grid(alpha=0.3)
+        _set_title(ax, "how hard each term pushes the latent (best λ; solid: λ·L_aux, dashed: (1−λ)·L_CE)",
+                   first)
+        written += save(fig, out_dir, f"gradient_norms_{setup_key(first)}")
     return written
 
 
@@ -168,10 +253,13 @@ def alpha_beta_figure(out_dir: Path, max_epochs: int = 100) -> list[Path]:
     alpha, beta = zip(*(alpha_beta_schedule(int(e), max_epochs) for e in epochs), strict=False)
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
-    ax.plot(epochs, alpha, label="α (intra-class)")
-    ax.plot(epochs, beta, label="β (inter-class)")
-    ax.set(xlabel="epoch", ylabel="value", title=f"Latent Boost schedule over {max_epochs} epochs (Fig. 3)")
-    ax.legend()
+    marker = "o" if max_epochs <= 20 else None  # a few epochs are a few values, not a line
+    ax.plot(epochs, alpha, marker=marker, label="α (intra-class)")
+    ax.plot(epochs, beta, marker=marker, label="β (inter-class)")
+    ax.set(xlabel="epoch (from 0)", ylabel="value")
+    ax.set_title(f"Latent Boost's α and β over {max_epochs} epochs (Fig. 3)", fontsize=TITLE_SIZE)
+    _epoch_axis(ax)
+    ax.legend(fontsize=LEGEND_SIZE)
     ax.grid(alpha=0.3)
     return save(fig, out_dir, f"alpha_beta_schedule_{max_epochs}_epochs")
 
@@ -194,26 +282,45 @@ def tsne_panels(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path, compute: 
                     break
         if not panels:
             continue
-        fig = Figure(figsize=(4 * len(panels), 4.2))
+        fig = Figure(figsize=(4 * len(panels) + 1.2, 4.2), layout="constrained")  # room for the legend
         axes = np.atleast_1d(fig.subplots(1, len(panels)))
+        classes = 1 + max(int(labels.max()) for _, _, (_, labels) in panels)
+        colours = _class_colours(classes)
         for ax, (cell, trial, (points, labels)) in zip(axes, panels, strict=False):
-            cmap = "tab10" if labels.max() < 10 else "tab20"
-            dots = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap=cmap, s=1.5, linewidths=0,
-                              rasterized=True)
-            names = trial.get("class_names")
-            if isinstance(names, list) and len(names) <= 20:  # the classes by name, where the run has them
-                handles, _ = dots.legend_elements(num=None)
-                ax.legend(handles, [names[int(v)] for v in np.unique(labels)], fontsize=6, markerscale=0.6,
-                          loc="best", framealpha=0.6)
+            ax.scatter(points[:, 0], points[:, 1], c=colours[labels % len(colours)], s=1.5, linewidths=0,
+                       rasterized=True)
             lam = "" if cell["loss"] == BASELINE or lambda_text(cell["lambda"]) == "—" else \
                 f", λ = {lambda_text(cell['lambda'])}"
             name = loss_title(cell["loss"])
-            ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=9)
+            ax.set_title(f"{name}{lam}, seed {trial['seed']}", fontsize=TITLE_SIZE)
             ax.set_xticks([])
             ax.set_yticks([])
-        fig.suptitle(f"{setup_title(first)}: t-SNE of the test latents (Fig. 2)", fontsize=9)
+        if classes <= len(colours):  # past 20 classes colours repeat: a legend would mislead
+            _class_legend(fig, colours[:classes], _class_names(panels, classes))
+        _set_suptitle(fig, "t-SNE of the test latents (Fig. 2)", first)
         written += save(fig, out_dir, f"tsne_{setup_key(first)}")
     return written
+
+
+def _class_colours(classes: int) -> np.ndarray:
+    """One colour per class label (RGBA rows): tab10 up to ten classes, tab20 up to twenty."""
+    palette = matplotlib.colormaps["tab10" if classes <= 10 else "tab20"]
+    return np.array([palette(i) for i in range(palette.N)])
+
+
+def _class_names(panels: list, classes: int) -> list[str]:
+    """The classes by the names a run recorded (runs before format 5 recorded none: their label)."""
+    for _, trial, _ in panels:
+        names = trial.get("class_names")
+        if isinstance(names, list) and len(names) == classes:
+            return [str(name) for name in names]
+    return [f"class {label}" for label in range(classes)]
+
+
+def _class_legend(fig: Figure, colours: np.ndarray, names: list[str]) -> None:
+    """One legend for all panels (the same classes in each), beside them."""
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=5, color=colour) for colour in colours]
+    fig.legend(handles, names, loc="outside right center", fontsize=LEGEND_SIZE, frameon=False)
 
 
 def _tsne(run_dir: str, compute: bool):
@@ -225,23 +332,29 @@ def _tsne(run_dir: str, compute: bool):
 
 
 def pca_components_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """PCA components kept (Eq. 7, T = 95 %) per epoch, Latent Boost runs, mean over seeds per λ."""
+    """PCA components kept (Eq. 7, T = 95 %) per epoch, Latent Boost runs, mean over seeds per
+    variant and λ (an ablation's variants are other computations: never averaged together)."""
     written = []
     lb = runs[(runs["loss"] == PROPOSED) & (runs["status"] == "finished")]
     for first, group in by_setup(lb):
         fig = Figure(figsize=(6.4, 3.8))
         ax = fig.subplots()
-        plotted = False
-        for index, (lam, trials) in enumerate(ordered(group).groupby("lambda")):
+        drawn = 0
+        variants = group["loss_label"].nunique() > 1
+        for (_, lam), trials in ordered(group).groupby(["loss_label", "lambda"], sort=False):
             frames = [f for f in _histories(trials["run_dir"].tolist()) if "pca_components" in f]
-            if not frames:
+            if not frames:  # a variant without PCA (pca=false) keeps no components
                 continue
-            plotted = True
             curve = _mean_by_epoch(frames, "pca_components")
-            ax.plot(curve["epoch"], curve["mean"], color=f"C{index % 10}", label=f"λ = {lam:g}")
-        if not plotted:
+            label = f"{loss_name(trials.iloc[0])}, λ = {lam:g}" if variants else f"λ = {lam:g}"
+            ax.plot(curve["epoch"], curve["mean"], **_line_style(drawn), label=label)
+            drawn += 1
+        if not drawn:
             continue
         ax.set(xlabel="epoch", ylabel="components kept (mean per epoch)")
-        written += _finish(fig, ax, out_dir, f"pca_components_{setup_key(first)}",
-                           f"{setup_title(first)}: Latent Boost's PCA components per epoch")
+        _epoch_axis(ax)
+        _legend(ax)
+        ax.grid(alpha=0.3)
+        _set_title(ax, "Latent Boost's PCA components per epoch", first)
+        written += save(fig, out_dir, f"pca_components_{setup_key(first)}")
     return written

@@ -35,14 +35,20 @@ def tex_escape(text: str) -> str:
     return text.translate(TEX_CHARACTERS)
 
 
+def tex_label(key: str) -> str:
+    """A table key as a LaTeX label: a key holds percent-encoded names (report/names.py), and
+    '%' would start a comment there."""
+    return key.replace("_", "-").replace("%", ":")
+
+
 def to_latex(tables: list[Table]) -> str:
     parts = ["% latentexp report. Needs \\usepackage{booktabs}."]
     for table in tables:
-        text_columns = min(3, len(table.columns))
+        text_columns = min(table.text_columns, len(table.columns))
         align = "l" * text_columns + "r" * (len(table.columns) - text_columns)
         lines = ["\\begin{table}[ht]", "\\centering", "\\small",
                  f"\\caption{{{tex_escape(table.title)}}}",
-                 f"\\label{{tab:{table.key.replace('_', '-')}}}",
+                 f"\\label{{tab:{tex_label(table.key)}}}",
                  f"\\begin{{tabular}}{{{align}}}", "\\toprule",
                  " & ".join(tex_escape(c) for c in table.columns) + " \\\\", "\\midrule"]
         lines += [" & ".join(tex_escape(c) for c in row) + " \\\\" for row in table.rows]

@@ -11,6 +11,7 @@ from latentexp.report import published
 from latentexp.report.cells import SETUP_KEYS, is_baseline_cell, seed_values
 from latentexp.report.comparisons import METRIC, POWER_NOTE, Comparison, with_holm
 from latentexp.report.comparisons import NOTE as COMPARISON_NOTE
+from latentexp.report.names import setup_key, setup_tag
 from latentexp.report.roles import BASELINE, PREDECESSOR, PROPOSED, loss_place, loss_title
 from latentexp.report.stats import is_missing, paired
 
@@ -36,6 +37,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    text_columns: int = 3  # leading columns of text (left-aligned in LaTeX); numbers after them
 
 
 def mean_std(cell, metric: str, digits: int) -> str:
@@ -81,18 +83,33 @@ def lambda_text(lam) -> str:
     return "—" if lam is None or is_missing(lam) else f"{float(lam):g}"
 
 
+def setup_name(cell) -> str:
+    """``dataset / model``, with the setup's tag where other settings tell it apart (the tag
+    figure file names carry too)."""
+    name = f"{cell['dataset']} / {cell['model']}"
+    tag = setup_tag(cell)
+    return f"{name} [{tag}]" if tag else name
+
+
 def setup_title(cell) -> str:
-    title = f"{cell['dataset']} / {cell['model']}"
-    return f"{title} ({cell['setup']})" if cell["setup"] else title
+    """The setup's name and, where it has them, the settings that tell it apart."""
+    return f"{setup_name(cell)} ({cell['setup']})" if cell["setup"] else setup_name(cell)
 
 
-def setup_key(cell) -> str:
-    key = f"{cell['dataset']}-{cell['model']}"
-    if cell["setup"]:
-        import hashlib
-
-        key += "-" + hashlib.sha256(cell["setup"].encode()).hexdigest()[:6]
-    return key
+def say_setup_once(table: Table, cells: pd.DataFrame) -> Table:
+    """A table whose first column names each row's setup says each setup's settings once: with one
+    setup the column goes and the title names it, with several the rows keep the short name and a
+    note per setup gives its settings (some are 150 characters long)."""
+    setups = [first for first, _ in by_setup(cells)]
+    if len(setups) == 1:
+        table.title = f"{table.title}: {setup_title(setups[0])}"
+        table.columns = table.columns[1:]
+        table.rows = [row[1:] for row in table.rows]
+        table.text_columns -= 1
+    else:
+        table.notes = [f"{setup_name(first)}: {first['setup']}." for first in setups if first["setup"]] \
+            + table.notes
+    return table
 
 
 def improvement(ours: float, base: float) -> str:
@@ -207,7 +224,7 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
     tests = _summary_tests(best, runs, labels)
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
-        setup = setup_title(first)
+        setup = setup_name(first)
         paper = bool(group["paper_settings"].any())
         lambdas = _per_loss(by_label, labels, lambda c: lambda_text(c["lambda"]))
         table.rows.append([setup, "λ", "ours", *lambdas] + ([""] if with_improvement else []))
@@ -227,7 +244,7 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
         table.rows.append([setup, "Seeds", "ours", *_per_loss(by_label, labels, seeds_text)]
                           + ([""] if with_improvement else []))
         for against, name in ((BASELINE, "baseline"), (PREDECESSOR, loss_title(PREDECESSOR))):
-            found = [tests.get((setup, label, against)) for label in labels]
+            found = [tests.get((setup_title(first), label, against)) for label in labels]
             if any(found):
                 texts = [t.texts(of=by_label[label]["n"]) if t else ("", "", "")
                          for label, t in zip(labels, found, strict=True)]
@@ -243,7 +260,7 @@ def summary_table(best: pd.DataFrame, runs: pd.DataFrame) -> Table:
     if any(row[2] == "paper" for row in table.rows):
         table.notes.append("Paper: Table 2 (its best λ: 0.75 for Fashion-MNIST and CIFAR-10, 0.5 for "
                            "CIFAR-100), beside runs with the paper's own settings only.")
-    return table
+    return say_setup_once(table, best)
 
 
 def _summary_tests(best: pd.DataFrame, runs: pd.DataFrame, labels: list[str]) -> dict:
@@ -286,9 +303,10 @@ def silhouette_table(best: pd.DataFrame) -> Table:
     """Table 3: silhouette of the full-dimensional test latents at each loss's best λ."""
     table, labels, with_improvement = _loss_columns_table(
         best, "silhouette", "Silhouette of the test latents (Table 3)", ["Setup", "Source"])
+    table.text_columns = 2
     for first, group in by_setup(best):
         by_label = {cell["loss_label"]: cell for _, cell in group.iterrows()}
-        setup = setup_title(first)
+        setup = setup_name(first)
         row = [setup, "ours", *_per_loss(by_label, labels, lambda c: mean_std(c, "silhouette_test", 3))]
         if with_improvement:
             row.append(_improvement_of(by_label, "silhouette_test"))
@@ -302,7 +320,7 @@ def silhouette_table(best: pd.DataFrame) -> Table:
     table.notes = [STD_NOTE, INCOMPLETE_NOTE,
                    "Silhouette (Eq. 12, Euclidean) of the test set's latents in full dimension, true labels, "
                    "at the λ of the summary table. The paper reports one trial per cell (no ±)."]
-    return table
+    return say_setup_once(table, best)
 
 
 # ---------------------------------------------------------------------- cluster quality
@@ -329,7 +347,7 @@ def cluster_table(cells: pd.DataFrame) -> Table | None:
                    *[header for _, header, _ in CLUSTER_COLUMNS]])
     for first, group in by_setup(cells[cells[count] > 0]):
         for _, cell in group.iterrows():
-            table.rows.append([setup_title(first), loss_name(cell), lambda_text(cell["lambda"]),
+            table.rows.append([setup_name(first), loss_name(cell), lambda_text(cell["lambda"]),
                                f"{int(cell[count])}/{cell['seeds_asked']}", cell.get("gmm_covariance") or "",
                                *[mean_std(cell, column, digits) for column, _, digits in CLUSTER_COLUMNS]])
     table.notes = [STD_NOTE, f"{INCOMPLETE}: fewer analysed seeds than the sweep asked for (see Analysed).",
@@ -337,7 +355,7 @@ def cluster_table(cells: pd.DataFrame) -> Table | None:
                    "analyses) with k = classes, scored against the true labels "
                    "(acc. after Hungarian matching); silhouette, Davies-Bouldin and Calinski-Harabasz of the "
                    "true-label partition."]
-    return table
+    return say_setup_once(table, cells[cells[count] > 0])
 
 
 # ---------------------------------------------------------------------- ablation

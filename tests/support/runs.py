@@ -70,3 +70,16 @@ def hand_written_sweep(root: Path) -> Path:
                 "true_labels": {"silhouette": 0.3, "davies_bouldin": 1.5, "calinski_harabasz": 1234.5}}
     (analysed / "analysis.json").write_text(json.dumps(analysis))
     return root
+
+
+def with_spec_fields(run_dir: Path, **fields) -> Path:
+    """Rewrite fields of a run's stored spec (spec.json and result.json's copy) as a damaged or
+    hostile run tree would hold them, e.g. a ``dataset`` that names a path."""
+    for name in ("spec.json", "result.json"):
+        path = run_dir / name
+        if path.exists():
+            data = json.loads(path.read_text())
+            spec = data["spec"] if name == "result.json" else data
+            spec.update(fields)
+            path.write_text(json.dumps(data))
+    return run_dir
