@@ -106,7 +106,8 @@ def test_the_report_leaves_out_a_planted_run_with_a_warning_and_reports_the_rest
     else:
         result.write_text(json.dumps({**content, "spec": {"name": "x"}}))
     with within(60):
-        assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
+        assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"),
+                   "--no-figures") == 0
     table = (tmp_path / "report" / "report.md").read_text()
     assert "89.00 ± 1.00" in table  # the baseline's cell, from the runs that are fine
     if planted == "analysis_fifo":

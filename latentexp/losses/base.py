@@ -34,6 +34,8 @@ class Loss(nn.Module):
     # that can never provide it, the loss records which samples counted (``count``), and the
     # trainer fails a run in which an epoch went by without one.
     batch_needs: str | None = None
+    # Said once when a run starts, where the logged loss can move against the accuracy by design.
+    logged_loss_note: str | None = None
 
     def __init__(self) -> None:
         super().__init__()

@@ -84,9 +84,9 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     return row
 
 
-def _load_or_skip(files: RunDir) -> dict[str, Any] | None:
-    """``load_run``, or None with a warning for a run whose files are damaged or planted (one bad
-    directory in a shared tree leaves itself out, not the whole report)."""
+def _load_or_skip(files: RunDir, skipped: list[RunDir]) -> dict[str, Any] | None:
+    """``load_run``, or None with a warning for a run whose files are damaged or planted (added to
+    ``skipped``): one bad directory in a shared tree leaves itself out, not the whole report."""
     try:
         return load_run(files)
     except DataError as err:
@@ -95,14 +95,8 @@ def _load_or_skip(files: RunDir) -> dict[str, Any] | None:
         log.warning("left out: %s holds a result or spec without the fields of a run (%s: %s); delete "
                     "it, or run the run's `latentexp train` command again", printable(files.path),
                     type(err).__name__, printable(err))
+    skipped.append(files)
     return None
-
-
-def _is_old(files: RunDir) -> bool:
-    try:
-        return files.is_old_format()
-    except DataError:  # left out already, with its warning
-        return False
 
 
 def _changes_from_defaults(spec: RunSpec) -> str:
@@ -155,14 +149,19 @@ def collect_runs(paths: list[str | Path]) -> pd.DataFrame:
     with Steps("finding runs", 1) as step:
         step(", ".join(map(str, paths)))
         found = find_run_dirs(paths)
-    loaded = [(d, _load_or_skip(d)) for d in each(found, "reading runs", unit="run")]
+    skipped: list[RunDir] = []
+    loaded = [(d, _load_or_skip(d, skipped)) for d in each(found, "reading runs", unit="run")]
     rows = [row for _, row in loaded if row is not None]
-    old = [d for d, row in loaded if row is None and _is_old(d)]  # a run with a spec is never old
+    # A run with a spec is never old.
+    old = [d for d, row in loaded if row is None and d not in skipped and d.is_old_format()]
     if old:
         log.warning("%d run(s) under %s were written before latentexp 0.2 (no run spec) and are left out; "
                     "`latentexp train` retrains them under new names. e.g. %s", len(old),
                     ", ".join(map(str, paths)), old[0].path)
     if not rows:
+        if skipped:
+            raise DataError(f"no readable latentexp runs under {', '.join(map(str, paths))}: {len(skipped)} "
+                            f"left out as unreadable (the warnings above name each and say what to do).")
         raise DataError(f"no latentexp runs (result.json or spec.json) under {', '.join(map(str, paths))}; "
                         f"train some with `latentexp train -m ...` first.")
     frame = pd.DataFrame(rows)

@@ -119,6 +119,8 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
     files, config = spec.files, spec.config
     log.info("run %s: %s on %s in %s, %d train / %d val / %d test samples from %s", spec.name, spec.model,
              device, trainer.precision, len(data.train_y), len(data.val_y), len(data.test_y), data.source)
+    log.info("run directory %s (checkpoint each epoch; a killed run resumes with the same command)",
+             files.path)
 
     base = {"spec": spec.to_json(), "device": device_name(device), "precision": trainer.precision,
             "threads": trainer.threads, "versions": versions(), "data_source": data.source,
@@ -172,6 +174,8 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
     log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (best epoch %d of %d)",
              result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
              result["epochs_run"])
+    log.info("result written to %s; `latentexp report %s` makes the tables", files.result_file,
+             files.path.parent.parent)
     return result
 
 

@@ -86,6 +86,8 @@ class Trainer:
         every epoch ends in a checkpoint."""
         stop = self.settings.max_epochs if epochs is None else min(self.settings.max_epochs,
                                                                     self.epoch + epochs)
+        if self.loss.logged_loss_note and (self.head or self.lam) and self.epoch < stop:
+            log.info(self.loss.logged_loss_note)
         while self.epoch < stop and not self.stopped_early:
             start = time.perf_counter()
             self.model.train()
@@ -173,9 +175,26 @@ class Trainer:
 
     def log_epoch(self, row: dict) -> None:
         best = "  (best)" if self.stopper.best_epoch == self.epoch - 1 else ""
-        log.info("epoch %d/%d  loss %.4f  train %.2f%%  val %.2f%%  lr %.2g  %.1fs%s", row["epoch"],
-                 self.settings.max_epochs, row["train_loss"], row["train_accuracy"], row["val_accuracy"],
-                 row["lr"], row["seconds"], best)
+        log.info("epoch %d/%d  loss %.4f%s  train %.2f%%  val %.2f%%  lr %.2g  %.1fs%s%s", row["epoch"],
+                 self.settings.max_epochs, row["train_loss"], self._loss_parts(row), row["train_accuracy"],
+                 row["val_accuracy"], row["lr"], row["seconds"], best, self._time_left())
+
+    def _loss_parts(self, row: dict) -> str:
+        """Eq. 11's parts where there are two (``(ce 0.41, dist 1.92)``), and a schedule's values."""
+        parts = []
+        if not self.head and self.lam:
+            parts.append(f"ce {row['train_ce']:.4f}, dist {row['train_dist']:.4f}")  # history.csv's names
+        parts += [f"{name} {row[key]:.2f}" for key, name in (("alpha", "α"), ("beta", "β")) if key in row]
+        return f" ({', '.join(parts)})" if parts else ""
+
+    def _time_left(self) -> str:
+        """At most this much longer: the epochs left at the mean epoch time (early stopping may end
+        the run sooner)."""
+        left = self.settings.max_epochs - self.epoch
+        if left <= 0 or self.stopped_early:
+            return ""
+        seconds = left * sum(r["seconds"] for r in self.history) / len(self.history)
+        return f"  ≤ {_duration(seconds)} left"
 
     # ------------------------------------------------------------------ evaluation
 
@@ -283,6 +302,14 @@ class Trainer:
             return False
         log.info("resuming from %s after epoch %d", path, self.epoch)
         return True
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def step_scheduler(scheduler, val_accuracy: float) -> None:
