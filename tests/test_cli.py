@@ -126,6 +126,15 @@ def test_unknown_command_and_help(here, capsys):
     assert cli("--help") == 0 and "train" in capsys.readouterr().out
 
 
+def test_train_help_names_latentexp_flags_and_the_default_tracker(here, capfd):
+    assert cli("train", "--help") == 0
+    out = capfd.readouterr().out
+    for flag in ("--dry-run", "--debug", "--cfg job", "-m, --multirun", "--hydra-help"):
+        assert f"\n{flag} " in out, flag
+    assert "`logger: {}` is the default logger=none" in out and "\nlogger: {}" in out
+    assert "loss: amc, arcface" in out  # Hydra's own parts are still there
+
+
 @pytest.mark.parametrize(
     "preset,dataset,model",
     [("paper_fashion_mnist", "fashion_mnist", "cnn"), ("paper_cifar10", "cifar10", "vgg16"),

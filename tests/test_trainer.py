@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,6 +68,20 @@ def test_checkpoint_of_another_config_is_not_reused(tmp_path):
     assert not other.resume() and other.epoch == 0
 
 
+def test_the_epoch_line_shows_eq11s_parts_the_schedule_and_the_time_left(caplog):
+    caplog.set_level("INFO", logger="latentexp")
+    make_trainer(synthetic_data(), max_epochs=2, loss="latent_boost", lam=0.5).fit()
+    lines = [r.getMessage() for r in caplog.records]
+    first, last = (line for line in lines if line.startswith("epoch "))
+    assert re.search(r"loss [\d.]+ \(ce [\d.]+, dist [\d.]+, α 2\.00, β 1\.00\)", first), first
+    assert re.search(r"≤ \d+ s left$", first) and "left" not in last  # nothing left after the last
+    assert sum("rises by design" in line for line in lines) == 1  # said once, before the first epoch
+    caplog.clear()
+    make_trainer(synthetic_data(), max_epochs=1, loss="ce", lam=0.0).fit()
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert "(ce" not in line and "rises by design" not in caplog.text  # one part only: nothing to split
+
+
 def test_checkpoint_holds_only_safe_types(tmp_path):
     trainer = make_trainer(synthetic_data(), max_epochs=1, run_dir=tmp_path)
     trainer.fit()
@@ -77,7 +92,8 @@ def test_checkpoint_holds_only_safe_types(tmp_path):
 # ---------------------------------------------------------------- run(cfg) end to end
 
 
-def test_run_writes_result_and_history_and_does_not_retrain(compose_cfg, monkeypatch):
+def test_run_writes_result_and_history_and_does_not_retrain(compose_cfg, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="latentexp")
     cfg = compose_cfg("trainer.max_epochs=2", "dataset.limit_train=300", "trainer.batch_size=64")
     result = run(cfg)
     assert result["status"] == "finished" and result["epochs_run"] == 2
@@ -86,6 +102,9 @@ def test_run_writes_result_and_history_and_does_not_retrain(compose_cfg, monkeyp
                 "versions", "spec"):
         assert key in result, key
     assert len(result["pca_components"]) == 2
+    spec_dir = RunSpec.from_config(cfg).files
+    assert f"run directory {spec_dir.path}" in caplog.text and f"result written to {spec_dir.result_file}" \
+        in caplog.text
     assert result["test_micro_f1"] == pytest.approx(result["test_accuracy"] / 100)
     spec = RunSpec.from_config(cfg)
     assert result["spec"] == spec.to_json()  # the spec is stored whole, and read back from there
