@@ -107,6 +107,38 @@ class TensorBoardTracker(Tracker):
             self.writer.close()
 
 
+class _QuietWhileCalling(logging.Filter):
+    """Drops MLflow's own log records while latentexp calls its store: a locked or unreachable
+    store is then one warning of ours, not MLflow's tracebacks (66 lines for a locked SQLite file)
+    before it. MLflow's records from anything else the process does pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "quiet", False)
+
+    @contextlib.contextmanager
+    def calling(self):
+        self.local.quiet = True
+        try:
+            yield
+        finally:
+            self.local.quiet = False
+
+
+_quiet = _QuietWhileCalling()
+
+
+def _quiet_mlflow_handlers() -> None:
+    import mlflow  # noqa: F401 - configures the "mlflow" logger's handler
+
+    for handler in logging.getLogger("mlflow").handlers:
+        if _quiet not in handler.filters:
+            handler.addFilter(_quiet)
+
+
 class MlflowTracker(Tracker):
     """One MLflow run per latentexp run, found again on resume by the id kept in the checkpoint
     (or, if the run was killed before its first checkpoint, by its unfinished run with this hash).
@@ -129,7 +161,8 @@ class MlflowTracker(Tracker):
         while (job := self.jobs.get()) is not None:
             if self.failed is None:
                 try:
-                    job()
+                    with _quiet.calling():
+                        job()
                 except Exception as e:  # an unreachable or broken store: say so once, go on without it
                     self.failed = e
                     log.warning("mlflow: %s; the run goes on without MLflow", _short(e))
@@ -151,7 +184,8 @@ class MlflowTracker(Tracker):
         self.thread.start()
 
     def _open(self, history: list[dict]) -> None:
-        with _sqlite_store_lock(self.tracking_uri):  # jobs side by side must not create one store twice
+        _quiet_mlflow_handlers()
+        with _sqlite_store_lock(self.tracking_uri), _quiet.calling():  # one store created once
             self._open_run(history)
 
     def _open_run(self, history: list[dict]) -> None:
