@@ -3,7 +3,8 @@
 # and no other Python: debootstrap a minimal bookworm (minbase: no python3 at all) into WORKDIR,
 # git-clone this checkout's HEAD into it, and run the two commands in a chroot with an empty
 # environment (no pip settings, no PATH of this machine's; /opt and its wheels are not mounted, so
-# pip downloads from PyPI, as a stock machine does). The commands are read from README.md's first
+# pip downloads from PyPI, as a stock machine does; only this network's local CA certificates are
+# copied in, see below). The commands are read from README.md's first
 # bash block under "## Set-up", so the check stays the README's.
 #
 #   scripts/check_setup_debian.sh [--as-written] [WORKDIR]     (as root; WORKDIR: /tmp/latentexp-debian)
@@ -16,7 +17,7 @@
 set -euo pipefail
 as_written=0
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 if [ "${1:-}" = "--as-written" ]; then as_written=1; shift; fi
@@ -67,11 +68,21 @@ step "debootstrap --variant=minbase bookworm from $mirror"
 t0=$SECONDS
 debootstrap --variant=minbase bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log"; exit 1; }
-echo "debootstrap: $((SECONDS - t0)) s, $(du -sh "$root" | cut -f1)"
+echo "debootstrap: $((SECONDS - t0)) s, $(du -shx "$root" | cut -f1)"
 
 git clone --quiet "$repo" "$root/root/latentexp"
 echo "clone of $(git -C "$repo" rev-parse --short HEAD) ($(git -C "$repo" log -1 --format=%s | cut -c1-70))"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's network reaches PyPI through a TLS-intercepting proxy whose CA is one of the host's
+# local certificates: the chroot gets them where a machine on this network keeps them
+# (/usr/local/share/ca-certificates), and the ca-certificates package that command 1 installs adds
+# them to the system bundle, which Debian's pip uses. A machine on an ordinary network has none.
+shopt -s nullglob
+local_cas=(/usr/local/share/ca-certificates/*.crt)
+shopt -u nullglob
+mkdir -p "$root/usr/local/share/ca-certificates"
+[ "${#local_cas[@]}" = 0 ] || cp "${local_cas[@]}" "$root/usr/local/share/ca-certificates/"
+echo "local CA certificates given to the chroot: ${#local_cas[@]}"
 for m in proc sys dev dev/pts dev/shm; do mkdir -p "$root/$m"; done
 mount -t proc proc "$root/proc"; mounted+=("$root/proc")
 mount -t sysfs -o ro sysfs "$root/sys"; mounted+=("$root/sys")
@@ -106,9 +117,9 @@ s2=$((SECONDS - t0))
 echo "command 2: exit $rc2, $((s2 / 60)) min $((s2 % 60)) s"
 
 step "disk"
-du -sh "$root/root/latentexp/.venv" "$root/root/.cache/pip" "$root" 2>/dev/null || true
+du -shx "$root/root/latentexp/.venv" "$root/root/.cache/pip" "$root" 2>/dev/null || true
 echo
 echo "SUMMARY: command 1 exit $rc1 in ${s1} s, command 2 exit $rc2 in ${s2} s" \
      "(as written: $([ "$as_written" = 1 ] && echo yes || echo no)); venv $(du -sh "$root/root/latentexp/.venv" | cut -f1)," \
-     "rootfs $(du -sh "$root" | cut -f1)"
+     "rootfs $(du -shx "$root" | cut -f1)"
 [ "$rc1" = 0 ] && [ "$rc2" = 0 ]
