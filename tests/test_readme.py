@@ -34,13 +34,14 @@ OWN_IMAGES = README.split("## Latent Boost on your own images", 1)[1].split("\n#
 
 def readme_commands(text: str = README) -> list[str]:
     """`latentexp` and `python scripts/...` commands: each line of a bash block (continuations
-    joined, comments and `cmd && ` chains split off), and inline code that runs one (three words
-    or more, no placeholder)."""
+    joined, comments and `cmd && ` chains split off; the set-up's `.venv/bin/latentexp` is
+    `latentexp`), and inline code that runs one (three words or more, no placeholder)."""
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split(" #")[0].split("&&"):
-                if part.strip().startswith(("latentexp ", "python scripts/")):
+                part = part.strip().removeprefix(".venv/bin/")
+                if part.startswith(("latentexp ", "python scripts/")):
                     found.append(" ".join(part.split()))
     for span in re.findall(r"`((?:latentexp|python scripts/)[^`]*)`", text):
         span = span.split(" | ")[0]  # `latentexp status outputs | head -1`: its latentexp part
@@ -74,6 +75,21 @@ def test_the_readme_shows_the_commands_we_expect_to_test():
     assert len(TRAIN) >= 8 and len(SWEEPS) >= 5 and len(OTHERS) >= 4, COMMANDS
     assert "latentexp train loss=latent_boost lambda=0.75" in TRAIN
     assert "latentexp report outputs" in OTHERS and "latentexp bench --quick" in OTHERS
+
+
+SET_UP = re.search(r"## Set-up.*?```bash\n(.*?)```", README, flags=re.S).group(1).splitlines()
+
+
+def test_ci_runs_the_readme_set_up_and_its_test_command():
+    """.ci/run is the README's set-up on a fresh machine: each step of its first command but the
+    training, then its test command, as they are written (-q and -qq aside)."""
+    assert len(SET_UP) == 2, SET_UP
+    install, tests = SET_UP
+    assert install.endswith("&& .venv/bin/latentexp train") and tests == ".venv/bin/python -m pytest -q"
+    unquiet = lambda line: " ".join(w for w in line.split() if w not in ("-q", "-qq"))  # noqa: E731
+    steps = [unquiet(step) for step in install.split("&&")[:-1]] + [unquiet(tests)]
+    ci = [unquiet(line) for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
+    assert [line for line in ci if line in steps] == steps, ci
 
 
 def call(argv: list[str]) -> None:

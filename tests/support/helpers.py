@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 from functools import cache
 from pathlib import Path
 
@@ -123,8 +124,11 @@ def latentexp(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
 
 
 def cli_environment(data_root: Path) -> dict:
-    """Environment for `latentexp` subprocesses: the test data, no GPU, this checkout's package."""
+    """Environment for `latentexp` subprocesses: the test data, no GPU, this checkout's package, and
+    the console scripts of the interpreter that runs the tests first on PATH (`.venv/bin/python -m
+    pytest` with the environment not active finds `.venv/bin/latentexp`, not another install's)."""
     env = {**os.environ, "LATENTEXP_DATA": str(data_root), "CUDA_VISIBLE_DEVICES": ""}
+    env["PATH"] = os.pathsep.join(filter(None, [sysconfig.get_path("scripts"), os.environ.get("PATH")]))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     env.pop("HYDRA_FULL_ERROR", None)
     return env
