@@ -429,6 +429,11 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    # multiprocessing's resource tracker (a process of its own, started by parallel launchers with
+    # this process's -W options) warns of "leaked semaphore objects" after a Ctrl-C, as it removes
+    # them itself: nothing is lost, and the interrupted line below says what to do.
+    if "ignore:resource_tracker:UserWarning" not in sys.warnoptions:
+        sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     if command not in COMMANDS:
         print(f"latentexp: error: unknown command {command!r}; valid commands: "
               f"{', '.join(COMMANDS)}.\n\n{USAGE}", file=sys.stderr)

@@ -2,6 +2,7 @@
 thread each, on a CPU), every sweep guarantee kept, no job outliving a killed sweep, and a resumed
 run going on with the thread count it started with."""
 
+import contextlib
 import json
 import os
 import signal
@@ -170,6 +171,25 @@ def test_ctrl_c_stops_every_job_of_a_sweep_with_one_line(tmp_path, cli_env):
     assert err.count("interrupted") == 1 and "Traceback" not in err, err[-3000:]
     assert err.rstrip().splitlines()[-1].startswith("latentexp: interrupted."), err[-3000:]
     assert not any(alive(pid) for pid in jobs.values()) and holders(root) == {}
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_joblib_sweep_is_the_one_line_without_the_resource_trackers_warning(tmp_path, cli_env):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "loss=ce", "seed=0,1",
+             "trainer.max_epochs=30", *SMALL]
+    # A terminal's Ctrl-C reaches the whole foreground group: the sweep and joblib's workers.
+    proc = sweep_process(sweep, cli_env, tmp_path, start_new_session=True)
+    try:
+        wait_for(lambda: holders(tmp_path / "outputs"), 180, "a job training")
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert "resource_tracker" not in err and "leaked" not in err, err[-3000:]
+    assert err.rstrip().splitlines()[-1].startswith("latentexp: interrupted."), err[-3000:]
 
 
 def test_a_job_dies_with_its_sweep_even_when_the_sweep_dies_first(tmp_path):
