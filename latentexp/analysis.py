@@ -12,6 +12,8 @@ import numpy as np
 from latentexp.arguments import run_paths_parser
 from latentexp.io import open_regular, read_json, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
+from latentexp.printable import printable
+from latentexp.progress import Steps
 from latentexp.rundir import RunDir
 
 log = logging.getLogger("latentexp")
@@ -64,9 +66,14 @@ def tsne_of(run_dir: str | Path, compute: bool = True) -> tuple[np.ndarray, np.n
 def _analyse(files: RunDir, seed: int, tsne: bool, gmm_covariance: str):
     data = files.load_latents()
     latents, labels = data["latents"].astype(np.float64), data["labels"]
+    with Steps(f"analyze {printable(files.name)}", 2 if tsne else 1) as step:
+        step(f"K-Means, GMM and indices of {len(labels)} latents")
+        quality = cluster_quality(latents, labels, seed, gmm_covariance)
+        if tsne:  # about a minute for 10,000 test latents on a CPU
+            step(f"t-SNE of {len(labels)} latents")
+        embedding = tsne_embedding(latents, seed).astype(np.float32) if tsne else None
     result = {"run_dir": str(files.path), "num_samples": len(labels), "dim": latents.shape[1], "seed": seed,
-              "gmm_covariance": gmm_covariance, **cluster_quality(latents, labels, seed, gmm_covariance)}
-    embedding = tsne_embedding(latents, seed).astype(np.float32) if tsne else None
+              "gmm_covariance": gmm_covariance, **quality}
     try:  # a cache: on a run tree you cannot write, the results are still returned
         if embedding is not None:
             write_npz(files.tsne, embedding=embedding, labels=labels)

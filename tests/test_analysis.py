@@ -106,3 +106,18 @@ def test_a_truncated_analysis_cache_is_computed_again_not_a_traceback(tmp_path, 
     assert "analysis.json is unreadable" in caplog.text
     again, _ = analysis.tsne_of(files.path)
     assert np.allclose(again, embedding)
+
+
+def test_analyze_shows_its_steps_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    from latentexp import progress
+
+    x, y = blobs(n=60, k=3, d=4)
+    files = RunDir(tmp_path / "run")
+    files.path.mkdir()
+    files.save_latents(x, y, y)
+    analysis.analyze(files.path, seed=0)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "shown", lambda: True)
+    analysis.analyze(files.path, seed=0, force=True)
+    err = capsys.readouterr().err
+    assert "analyze run" in err and "K-Means, GMM and indices of 60 latents" in err and "t-SNE of 60" in err

@@ -318,7 +318,7 @@ def test_collecting_runs_encodes_each_setting_once_per_run_never_once_per_pair(t
 
 
 def test_progress_shows_on_a_terminal_only(sweep, tmp_path, monkeypatch, capsys):
-    from latentexp.report import progress
+    from latentexp import progress
 
     build_report([sweep], tmp_path / "piped", formats=("md",), with_figures=False)
     assert capsys.readouterr().err == ""  # stderr is not a terminal here: a log stays clean

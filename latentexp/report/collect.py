@@ -20,7 +20,7 @@ from latentexp.config_tree import LABEL_KEYS
 from latentexp.errors import DataError
 from latentexp.io import read_json
 from latentexp.printable import printable
-from latentexp.report.progress import Steps, each
+from latentexp.progress import Steps, each
 from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.report.roles import BASELINE
 from latentexp.rundir import RunDir, find_run_dirs

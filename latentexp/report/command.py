@@ -8,11 +8,11 @@ from pathlib import Path
 from latentexp.arguments import positive_int, run_paths_parser
 from latentexp.errors import ConfigError
 from latentexp.io import write_text
+from latentexp.progress import Steps
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
 from latentexp.report.figure_index import write_index
-from latentexp.report.progress import Steps
 from latentexp.report.render import to_latex, to_markdown
 from latentexp.report.roles import PROPOSED
 from latentexp.report.tables import (

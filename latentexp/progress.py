@@ -1,7 +1,7 @@
-"""Progress of `latentexp report` on stderr: tqdm bars while runs are read, tables computed and
-figures drawn. As the trainer's epoch bar (trainer.progress=auto), they show only where stderr is
-a terminal, so a log file, a pipe or a notebook gets the report's own output and nothing else;
-and they vanish once done (leave=False)."""
+"""Progress on stderr for `latentexp report` and `analyze`: tqdm bars while runs are read, tables
+computed, figures drawn and latents clustered or embedded. As the trainer's epoch bar
+(trainer.progress=auto), they show only where stderr is a terminal, so a log file, a pipe or a
+notebook gets the command's own output and nothing else; and they vanish once done (leave=False)."""
 
 from __future__ import annotations
 
