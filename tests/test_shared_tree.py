@@ -114,3 +114,15 @@ def test_the_report_leaves_out_a_planted_run_with_a_warning_and_reports_the_rest
         assert "analysis.json is unreadable" in caplog.text and "cluster metrics are left out" in caplog.text
     else:
         assert "left out: " in caplog.text and str(victim) in caplog.text
+
+
+def test_a_finished_result_with_null_metrics_is_counted_missing_and_named(tmp_path, caplog):
+    for seed in range(3):
+        run_dir = finished(tmp_path / "outputs", "ce", 0.0, seed, 88.0 + seed, 88.0)
+    result = read_json(run_dir / "result.json")
+    result["test_accuracy"] = None
+    del result["val_accuracy_best"]
+    (run_dir / "result.json").write_text(json.dumps(result))
+    assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
+    assert "88.50 ± 0.71‡" in (tmp_path / "report" / "report.md").read_text()  # two seeds, marked
+    assert f"{run_dir} is finished but its result.json has no test_accuracy, val_accuracy_best" in caplog.text

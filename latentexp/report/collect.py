@@ -62,6 +62,11 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     row["paper_settings"] = _has_paper_settings(row)
     for key in RESULT_METRICS:
         row[key] = (result or {}).get(key) if row["status"] == "finished" else None
+    absent = [k for k in ("test_accuracy", "test_micro_f1", "val_accuracy_best")
+              if row["status"] == "finished" and not isinstance(row[k], int | float)]
+    if absent:  # a hand-edited or damaged result: counted as missing (‡), and said
+        log.warning("%s is finished but its result.json has no %s: its cells count it as missing (‡)",
+                    printable(files.path), ", ".join(absent))
     versions = (result or {}).get("versions") or {}
     code = [versions.get("latentexp"), versions.get("latentexp_revision")]
     row["code"] = " ".join(filter(None, code)) or None
