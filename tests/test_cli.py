@@ -52,7 +52,7 @@ def test_multirun_sweep_writes_one_directory_per_run(here):
         (["dataset=mnist2"], 2, ["dataset=mnist2 is not an option", "fashion_mnist", "cifar10"]),
         (["experiment=paper_table9_cifar10"], 2, ["experiment=paper_table9_cifar10", "paper_table8_cifar10"]),
         (["-m", "loss=magnet,triplett"], 2, ["loss=triplett is not an option", "triplet"]),
-        (["seed=-1"], 2, ["seed=-1 is invalid", "non-negative integer"]),
+        (["seed=-1"], 2, ["seed=-1 is invalid", "an integer from 0 to 2**32 - 1"]),
         (["trainer.batch_size=0"], 2, ["trainer.batch_size=0 is invalid", "positive integer"]),
         (["dataset.val_fraction=1.5"], 2, ["dataset.val_fraction=1.5 is invalid", "(0, 1)"]),
         (["dataset.limit_test=1"], 2, ["dataset.limit_test=1 is invalid", "integer >= 2"]),

@@ -168,8 +168,10 @@ def test_an_mlflow_run_killed_before_its_first_checkpoint_is_found_again_by_its_
     assert stale.run_id not in (None, "0" * 32)
 
 
-@pytest.mark.slow
-def test_a_store_locked_mid_run_is_one_warning_without_mlflows_own_tracebacks(tmp_path, capfd, caplog):
+def test_a_store_that_breaks_mid_run_is_one_warning_without_mlflows_own_tracebacks(tmp_path, capfd, caplog):
+    """MLflow logs a failed store call itself, with tracebacks (66 lines for a SQLite store locked by
+    another process, which takes MLflow's fixed 20 s busy timeout to fail): only our warning shows.
+    A store whose tables went away fails the same way at once."""
     import sqlite3
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -178,18 +180,16 @@ def test_a_store_locked_mid_run_is_one_warning_without_mlflows_own_tracebacks(tm
     tracker.log_epoch({"epoch": 1, "val_accuracy": 50.0})
     tracker.jobs.join()
     capfd.readouterr()
-    lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")  # another process holds the store
-    try:
-        with caplog.at_level(logging.WARNING, logger="latentexp"):
-            tracker.log_epoch({"epoch": 2, "val_accuracy": 60.0})
-            tracker.close()
-    finally:
-        lock.close()
+    with sqlite3.connect(tmp_path / "mlflow.db") as store:
+        store.execute("DROP TABLE metrics")
+        store.execute("DROP TABLE latest_metrics")
+    with caplog.at_level(logging.WARNING, logger="latentexp"):
+        tracker.log_epoch({"epoch": 2, "val_accuracy": 60.0})
+        tracker.close()
     err = capfd.readouterr().err
     assert "Traceback" not in err and "mlflow.store" not in err, err[:3000]
     warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mlflow:")]
-    assert len(warnings) == 1 and "database is locked" in warnings[0], warnings
+    assert len(warnings) == 1 and "the run goes on without MLflow" in warnings[0], warnings
 
 
 def test_a_tracker_that_fails_warns_once_and_the_run_goes_on(compose_cfg, tmp_path, caplog):
