@@ -29,7 +29,7 @@ if [ "${GPU_CHECK_SHORT:-0}" = 1 ]; then  # the same commands, tiny, on the CPU
     device=cpu bench_device=cpu tests=(tests/test_accelerator_paths.py)
     bench_models=(ffnn) bench=(--quick --batch-size 32 --test-samples 64 --losses ce,magnet --vs-fp32)
     small=(dataset.limit_train=300 dataset.limit_test=100 trainer.max_epochs=1 seed=0 lambda=0,0.5)
-    job_counts=(1 2) job_seconds=8 test_cap=60 bench_cap=60 fallback_jobs=1 poll=1
+    job_counts=(1 2) job_seconds=5 test_cap=60 bench_cap=60 fallback_jobs=1 poll=1
 else
     device=auto bench_device=cuda tests=(tests)
     bench_models=(cnn vgg16 resnet50) bench=(--steps 30 --repeats 3 --losses ce,magnet,latent_boost,triplet --vs-fp32)
