@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
 from latentexp.jobs import register_resolvers
 from latentexp.launcher import LOCAL_LAUNCHER, check_settings, jobs_at_once
+from latentexp.printable import escape_log_records
 
 USAGE = """usage: latentexp COMMAND [ARGS]
 
@@ -146,13 +148,14 @@ def _override_key(arg: str) -> str:
 def check_number_sizes(args: list[str]) -> None:
     """A number too long for Python to read (``trainer.batch_size=`` and 10,000 digits) is said as
     such, before Hydra's parser stops on it with a traceback."""
-    for arg in args:
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()  # 0: no limit (or Python < 3.10.7)
+    for arg in args if limit else ():
         key, _, value = arg.partition("=")
         digits = max((len(run) for run in re.findall(r"\d+", value)), default=0)
-        if digits > sys.get_int_max_str_digits():
+        if digits > limit:
             raise ConfigError(f"{_override_key(key)}= holds a number of {digits} digits, more than Python "
-                              f"reads ({sys.get_int_max_str_digits()}); no setting takes such a number: give "
-                              f"a value in its range (`latentexp train --cfg job` shows the values).")
+                              f"reads ({limit}); no setting takes such a number: give a value in its range "
+                              f"(`latentexp train --cfg job` shows the values).")
 
 
 def check_group_choices(args: list[str]) -> None:
@@ -429,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
+    escape_log_records(logging.getLogger("latentexp"))  # what it logs may quote names from disk
     # multiprocessing's resource tracker (a process of its own, started by parallel launchers with
     # this process's -W options) warns of "leaked semaphore objects" after a Ctrl-C, as it removes
     # them itself: nothing is lost, and the interrupted line below says what to do.

@@ -126,7 +126,10 @@ def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
     """A regular file's bytes, at most ``limit`` (``open_regular``), even if it grows meanwhile."""
     with open_regular(path, limit) as f:
         limit = MAX_READ_BYTES.get(Path(path).suffix, MAX_OTHER_BYTES) if limit is None else limit
-        data = f.read(limit + 1)
+        size = os.fstat(f.fileno()).st_size  # at most limit (open_regular): read that, not `limit`
+        data = f.read(size + 1)
+        if len(data) > size:  # it grew while being read: read on, up to the limit
+            data += f.read(limit + 1 - len(data))
     if len(data) > limit:
         raise ValueError(f"more than the {limit} bytes a {Path(path).name} can be")
     return data

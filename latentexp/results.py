@@ -3,12 +3,14 @@ with. ``import latentexp; latentexp.load_runs("outputs")``."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from latentexp.errors import DataError
+from latentexp.io import read_bytes
 from latentexp.rundir import RunDir
 
 
@@ -33,7 +35,11 @@ def load_history(run: str | Path | pd.Series | dict[str, Any]) -> pd.DataFrame:
     …, README's table of run files). ``run`` is its directory or a row of ``load_runs``."""
     path = Path(run["run_dir"]) if isinstance(run, (pd.Series, dict)) else Path(run)
     history = RunDir(path).history
-    if not history.is_file():
+    if not history.exists():
         raise DataError(f"{path} has no {history.name}: it is not a run directory, or the run has not "
                         f"finished an epoch yet (`latentexp status {path}` says how far it got).")
-    return pd.read_csv(history)
+    try:
+        return pd.read_csv(io.BytesIO(read_bytes(history)))  # a regular file of bounded size only
+    except (OSError, ValueError) as err:
+        raise DataError(f"{history} is unreadable ({err}); restore it from a copy of the run, or delete the "
+                        f"run directory and train it again with its `latentexp train` command.") from None

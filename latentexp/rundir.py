@@ -46,6 +46,11 @@ ANALYSIS_FILE = "analysis.json"
 TSNE_FILE = "tsne.npz"
 LOCK_FILE = "run.lock"
 
+# What a run's directory may hold before its spec is written: the run's files, Hydra's record of
+# the job (.hydra/, <job>.log) and a tracker's folder.
+RUN_FILES = frozenset({SPEC_FILE, CONFIG_FILE, CHECKPOINT_FILE, HISTORY_FILE, LATENTS_FILE, RESULT_FILE,
+                       ANALYSIS_FILE, TSNE_FILE, LOCK_FILE, ".hydra", "tensorboard"})
+
 # Finished runs first looked for by their result, started ones by their spec; runs written before
 # the spec existed (format 1) by their config.yaml.
 MARKERS = (RESULT_FILE, SPEC_FILE, CONFIG_FILE)
@@ -120,9 +125,14 @@ class RunDir:
         """The stored spec: result.json's once finished, else spec.json's; None for runs written
         before specs existed (format 1) or for directories that are not runs."""
         result = self.read_result()
-        if result is not None:
-            return result.get("spec")
-        return self._read_json(self.spec_file)
+        if result is None:
+            return self._read_json(self.spec_file)
+        spec = result.get("spec")
+        if spec is not None and not isinstance(spec, dict):
+            raise DataError(f"{self.result_file} is unreadable (its spec is not a JSON object). Delete it "
+                            f"and run the run's `latentexp train` command again: the run resumes from its "
+                            f"checkpoint, and a finished run is evaluated again from its best weights.")
+        return spec
 
     def check_holds(self, name: str, run_hash: str) -> None:
         """Refuse a directory that holds another run than ``name``/``run_hash`` (a finished, killed
@@ -131,6 +141,12 @@ class RunDir:
         that run's result, nor train over it."""
         stored = self.read_spec()
         if stored is None and not self.is_old_format():
+            foreign = sorted(self._foreign_files())
+            if foreign:  # not a run's directory at all (hydra.run.dir=., a folder of the user's)
+                raise DataError(f"{self.path} holds files that are no run's ({', '.join(foreign[:3])}"
+                                f"{', ...' if len(foreign) > 3 else ''}); a run would write over them. Leave "
+                                f"hydra.run.dir at its default (each run in <output_root>/runs/<its name>/), "
+                                f"or give an empty directory.")
             return  # no run here yet (a new directory, or one holding only Hydra's record)
         held = "a run written before run specs existed" if stored is None else (
             f"the run {stored.get('name')} (hash {stored.get('hash')})")
@@ -139,6 +155,13 @@ class RunDir:
         raise DataError(f"{self.path} holds {held}, not {name} (hash {run_hash}); nothing was reused or "
                         f"overwritten. Leave hydra.run.dir at its default (each run in "
                         f"<output_root>/runs/<its name>/), or give a directory of its own.")
+
+    def _foreign_files(self) -> list[str]:
+        """Names in the directory that neither a run nor Hydra's record of its job writes."""
+        if not self.path.is_dir():
+            return []
+        return [p.name for p in self.path.iterdir() if p.name not in RUN_FILES
+                and not p.name.endswith(".log") and not (p.name.startswith(".") and p.name.endswith(".tmp"))]
 
     def is_old_format(self) -> bool:
         """A latentexp run written before the run spec existed (format 1): no spec anywhere, and

@@ -21,6 +21,7 @@ import copy
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ FORMAT_VERSION = 5
 
 BASELINE_LOSS = "ce"
 RUN_NAME_MAX = 255  # bytes in a directory name (Linux's NAME_MAX)
+HASH_LENGTH = 10  # hex digits of the identity's SHA-256 that end a run's name
 
 # Dotted keys that say where or how visibly a run happens, never what it computes.
 NON_IDENTITY_KEYS = (
@@ -109,6 +111,11 @@ class RunSpec:
             lambda_key = f"loss.{parameter}" if parameter else None
         else:
             lam, lambda_key = _number(config.get("lambda")), "lambda"
+        parts = [config["dataset"]["name"], config["model"]["name"], config["loss"]["name"]]
+        if lam is not None:
+            parts.append(f"lam{_text(lam)}")
+        parts = [*map(str, parts), f"seed{config.get('seed')}"]
+        _check_name_length("-".join([*parts, "h" * HASH_LENGTH]), config)  # before any data is looked up
         identity = {**_without(config, NON_IDENTITY_KEYS), "format": FORMAT_VERSION, "data": None}
         if resolve_data:
             from latentexp.data.identity import data_fingerprint  # the data stack: only where a run is named
@@ -123,12 +130,8 @@ class RunSpec:
         if code:
             identity["code"] = code
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode())
-        parts = [config["dataset"]["name"], config["model"]["name"], config["loss"]["name"]]
-        if lam is not None:
-            parts.append(f"lam{_text(lam)}")
-        short_hash = digest.hexdigest()[:10]
-        name = "-".join(map(str, [*parts, f"seed{config.get('seed')}", short_hash]))
-        _check_name_length(name, config)
+        short_hash = digest.hexdigest()[:HASH_LENGTH]
+        name = "-".join([*parts, short_hash])
         if run_dir is None:
             run_dir = Path(str(config.get("output_root"))) / "runs" / name
         return cls(name=name, hash=short_hash, dataset=config["dataset"]["name"],
@@ -172,13 +175,13 @@ class RunSpec:
 
 def _check_name_length(name: str, config: dict[str, Any]) -> None:
     """A run's name is its directory's: more than a directory name holds is said before any lookup."""
-    if len(name.encode()) <= RUN_NAME_MAX:
+    if len(os.fsencode(name)) <= RUN_NAME_MAX:
         return
     lengths = {f"{k}.name": len(str(config[k]["name"])) for k in ("dataset", "model", "loss")}
     longest = max(lengths, key=lengths.get)
-    raise ConfigError(f"the run's name would be {len(name.encode())} bytes, more than a directory name can "
-                      f"hold ({RUN_NAME_MAX}): it is made of the dataset's, model's and loss's names, and "
-                      f"{longest} is {lengths[longest]} characters. Give {longest} a shorter value.")
+    raise ConfigError(f"the run's name would be {len(os.fsencode(name))} bytes, more than a directory name "
+                      f"can hold ({RUN_NAME_MAX}): it is made of the dataset's, model's and loss's names, "
+                      f"and {longest} is {lengths[longest]} characters. Give {longest} a shorter value.")
 
 
 def plain_config(cfg: DictConfig | dict) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -83,11 +84,11 @@ def _validate_paths(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=None)
         if not isinstance(value, str):
             continue
-        longest = max(value.split("/"), key=lambda part: len(part.encode()))
-        if len(value.encode()) > PATH_MAX or len(longest.encode()) > NAME_MAX:
+        parts = [len(os.fsencode(part)) for part in value.split("/")]  # bytes, as the kernel counts
+        if len(os.fsencode(value)) > PATH_MAX or max(parts) > NAME_MAX:
             raise ConfigError(f"{key}={value[:40]}… is {len(value)} characters: a path holds at most "
                               f"{PATH_MAX} bytes and each of its parts at most {NAME_MAX} (one here is "
-                              f"{len(longest.encode())}); give a shorter path.")
+                              f"{max(parts)}); give a shorter path.")
 
 
 def _validate_dataset(cfg: DictConfig) -> None:

@@ -52,12 +52,13 @@ cleanup() {
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount "${mounted[i]}" || umount -l "${mounted[i]}"; done
 }
 trap cleanup EXIT
+work=$(realpath -m -- "$work")  # /proc/mounts lists absolute paths: compare like with like
 if grep -q " $work/" /proc/mounts; then
     echo "something is still mounted under $work; unmount it first:" >&2
     grep " $work/" /proc/mounts >&2
     exit 2
 fi
-rm -rf "$work"
+rm -rf --one-file-system -- "$work"  # never into a mount a killed run left behind (its /dev)
 mkdir -p "$work"
 stamp() { date -u +%FT%TZ; }
 step() { echo; echo "== $(stamp) $*"; }

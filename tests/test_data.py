@@ -148,6 +148,25 @@ def test_a_planted_cifar_pickle_is_refused_without_running_it(tmp_path, no_syste
         assert "Nothing in it was run" in str(refused.value)
 
 
+def test_cifar_is_loaded_from_a_private_copy_of_the_files_it_checked(tmp_path, no_system_data, monkeypatch):
+    """Checked and loaded are the same bytes: torchvision reads a copy in a directory of this
+    process's own, so a file swapped in the shared folder after the check is never loaded."""
+    from torchvision.datasets import CIFAR10
+
+    write_cifar10(tmp_path, per_batch=6, n_test=10)
+    roots, init = [], CIFAR10.__init__
+
+    def spy(self, root, *args, **kwargs):
+        roots.append(Path(root))
+        init(self, root, *args, **kwargs)
+
+    monkeypatch.setattr(CIFAR10, "__init__", spy)
+    raw = load_cifar("cifar10", str(tmp_path), download=False, verify_md5=False)
+    assert raw.train_x.shape[0] == 30 and raw.source == str(tmp_path.resolve() / "cifar-10-batches-py")
+    assert roots and all(tmp_path.resolve() not in [r, *r.parents] for r in roots), roots
+    assert all(not r.exists() for r in roots)  # the private copy is gone afterwards
+
+
 def test_arrays_only_unpickling_reads_what_cifar_files_hold(tmp_path):
     import pickle
 
@@ -155,7 +174,7 @@ def test_arrays_only_unpickling_reads_what_cifar_files_hold(tmp_path):
 
     entry = {b"batch_label": b"x", "data": np.arange(12, dtype=np.uint8).reshape(2, 6), "labels": [1, 2],
              "names": ["a", "b"], "scale": np.float32(0.5)}
-    for protocol in (2, 4):
+    for protocol in (2, 4, 5):  # 5: pickle.HIGHEST_PROTOCOL, arrays through numeric._frombuffer
         (tmp_path / "batch").write_bytes(pickle.dumps(entry, protocol=protocol))
         loaded = load_arrays_only(tmp_path / "batch")
         assert np.array_equal(loaded["data"], entry["data"]) and loaded["labels"] == [1, 2]

@@ -228,6 +228,15 @@ def test_a_value_no_run_can_take_is_one_paragraph_before_anything_starts(here, c
     assert not (here / "outputs" / "runs").exists()
 
 
+def test_numbers_are_not_counted_when_python_reads_any_length(monkeypatch):
+    from latentexp.cli import check_number_sizes
+
+    monkeypatch.setattr(sys, "get_int_max_str_digits", lambda: 0, raising=False)  # -X int_max_str_digits=0
+    check_number_sizes(["seed=1", "trainer.batch_size=" + "9" * 10_000])  # Python reads them: Hydra judges
+    monkeypatch.delattr(sys, "get_int_max_str_digits")  # Python before 3.10.7
+    check_number_sizes(["seed=1"])
+
+
 def test_a_seed_past_32_bits_stops_a_sweep_before_its_first_job(here, capsys):
     assert cli("train", "-m", *TINY, "seed=0,1099511627776") == 2
     assert "seed=1099511627776 is invalid" in capsys.readouterr().err
@@ -320,6 +329,17 @@ def test_a_killed_or_old_runs_directory_is_neither_resumed_nor_overwritten_by_an
         "dataset": {"name": "fashion_mnist"}, "model": {"name": "cnn"}, "loss": {"name": "ce"}}}))
     with pytest.raises(DataError, match="holds a run written before run specs existed"):
         run_spec(RunSpec.from_json(mine.to_json(), old))
+    mine_folder = here / "my-notes"  # hydra.run.dir=. or a folder of the user's: not a run at all
+    mine_folder.mkdir()
+    (mine_folder / "config.yaml").write_text("my: own\n")
+    (mine_folder / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError, match="holds files that are no run's \\(notes.txt\\)"):
+        run_spec(RunSpec.from_json(mine.to_json(), mine_folder))
+    assert (mine_folder / "config.yaml").read_text() == "my: own\n"
+    damaged = theirs.files  # a result.json whose spec is not an object: unreadable, not a crash
+    damaged.result_file.write_text(json.dumps({"status": "finished", "spec": "x"}))
+    with pytest.raises(DataError, match="its spec is not a JSON object"):
+        run_spec(RunSpec.from_json(mine.to_json(), damaged.path))
 
 
 # ---------------------------------------------------------------- refused runs leave nothing

@@ -126,3 +126,33 @@ def test_a_finished_result_with_null_metrics_is_counted_missing_and_named(tmp_pa
     assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
     assert "88.50 ± 0.71‡" in (tmp_path / "report" / "report.md").read_text()  # two seeds, marked
     assert f"{run_dir} is finished but its result.json has no test_accuracy, val_accuracy_best" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["fifo", "empty", "garbled", "no_epoch"])
+def test_a_damaged_history_is_left_out_of_the_figures_not_the_report(tmp_path, caplog, damage):
+    for seed in range(2):
+        finished(tmp_path / "outputs", "ce", 0.0, seed, 88.0 + seed, 88.0)
+    victim = finished(tmp_path / "outputs", "magnet", 0.5, 0, 90.0, 90.0)
+    history = victim / "history.csv"
+    history.unlink()
+    if damage == "fifo":
+        os.mkfifo(history)
+    else:
+        history.write_text({"empty": "", "garbled": '"\x00,,\n"x', "no_epoch": "a,b\n1,2\n"}[damage])
+    with within(60):
+        assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-tsne") == 0
+    assert "left out of the figures" in caplog.text and str(victim) in caplog.text
+    assert list((tmp_path / "report" / "figures").glob("training_curves_*.png"))
+
+
+def test_the_report_prints_names_from_disk_escaped(tmp_path, capsys):
+    config = run_config("ce", 0.0, 0)
+    config["dataset"]["name"] = "evil\x1b]0;owned\x07"
+    for seed in range(2):
+        config["seed"] = seed
+        write_run(tmp_path / "outputs", config, test_accuracy=88.0, test_micro_f1=0.88,
+                  val_accuracy_best=88.0, epochs_run=3, best_epoch=2, epoch_seconds_mean=1.0,
+                  train_seconds=3.0, silhouette_test=0.3)
+    assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
+    out = capsys.readouterr().out
+    assert "evil\\x1b]0;owned\\x07" in out and "\x1b" not in out and "\x07" not in out

@@ -77,6 +77,9 @@ def test_the_epoch_line_shows_eq11s_parts_the_schedule_and_the_time_left(caplog)
     assert re.search(r"≤ \d+ s left$", first) and "left" not in last  # nothing left after the last
     assert sum("rises by design" in line for line in lines) == 1  # said once, before the first epoch
     caplog.clear()
+    make_trainer(synthetic_data(), "loss.schedule=false", max_epochs=1, loss="latent_boost", lam=0.5).fit()
+    assert "rises by design" not in caplog.text  # α and β stay as they are: nothing to explain
+    caplog.clear()
     make_trainer(synthetic_data(), max_epochs=1, loss="ce", lam=0.0).fit()
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert "(ce" not in line and "rises by design" not in caplog.text  # one part only: nothing to split

@@ -7,9 +7,12 @@ CIFAR-100 and SVHN go through torchvision's loaders (their file formats, md5 che
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from latentexp.data.idx import read_idx
 from latentexp.data.raw import RawDataset
 from latentexp.data.safe_pickle import load_arrays_only
 from latentexp.errors import DataError
+from latentexp.io import open_regular
 
 log = logging.getLogger("latentexp")
 
@@ -191,42 +195,72 @@ def load_cifar(
             )
         )
     cls = _torchvision_cifar(name, verify_md5)
-    if not verify_md5:
-        _check_unverified_pickles(cls, found / folder)
+    with _private_copy(cls, found / folder) as private:
+        if not verify_md5:
+            _check_unverified_pickles(cls, private / folder, found / folder)
+        return _read_cifar(cls, name, private, found / folder, label_set)
+
+
+def _read_cifar(cls: type, name: str, private: Path, source: Path, label_set: str) -> RawDataset:
+    """CIFAR from ``private`` (the private copy of ``source``) through torchvision's loader."""
+    folder = source.name
     splits = {}
     for train in (True, False):
         try:
-            ds = cls(str(found), train=train, download=False)
+            ds = cls(str(private), train=train, download=False)
         except RuntimeError as e:
             # Never a hint to turn the md5 check off: these are files this tool did not fetch.
             raise DataError(
-                f"{found / folder} is incomplete, corrupt or not CIFAR's published files (a file is "
+                f"{source} is incomplete, corrupt or not CIFAR's published files (a file is "
                 f"missing or its md5 differs: {e}). Delete it and fetch the dataset again (`python "
                 f"scripts/fetch_data.py {name}`, or dataset.download=true with an empty dataset.root)."
             ) from None
         except (pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
             raise DataError(
-                f"{found / folder} holds a file that is not in CIFAR's format ({type(e).__name__}: "
+                f"{source} holds a file that is not in CIFAR's format ({type(e).__name__}: "
                 f"{e}). Delete it and fetch the dataset again."
             ) from None
         x = np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 3, 1, 2))
         y = np.asarray(ds.targets, dtype=np.int64)
         names = list(ds.classes)
         if name == "cifar100" and label_set == "coarse":
-            y, names = _cifar100_coarse(found / folder, train)
+            y, names = _cifar100_coarse(private / folder, train)
         splits[train] = (x, y)
-    return RawDataset(*splits[True], *splits[False], num_classes=len(names), source=str(found / folder),
+    return RawDataset(*splits[True], *splits[False], num_classes=len(names), source=str(source),
                       class_names=names)
 
 
-def _check_unverified_pickles(cls: type, folder: Path) -> None:
+def _cifar_files(cls: type) -> list[str]:
+    return [f for f, _ in [*cls.train_list, *cls.test_list]] + [cls.meta["filename"]]
+
+
+@contextlib.contextmanager
+def _private_copy(cls: type, folder: Path):
+    """The dataset's files copied into a directory only this process can write: what is checked
+    (md5, arrays only) is then what is loaded, even if someone swaps a file in a shared folder in
+    between. A root holding ``folder.name``; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="latentexp-cifar-") as private:
+        target = Path(private) / folder.name
+        target.mkdir()
+        for filename in _cifar_files(cls):
+            if (folder / filename).is_file():  # a missing one is torchvision's to report
+                try:
+                    with open_regular(folder / filename) as src, open(target / filename, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                except (OSError, ValueError) as err:
+                    raise DataError(f"{folder / filename} is unreadable ({err}). Delete the folder and "
+                                    f"fetch the dataset again.") from None
+        yield Path(private)
+
+
+def _check_unverified_pickles(cls: type, private: Path, source: Path) -> None:
     """Files whose md5 nobody checked are read as arrays only first (latentexp.data.safe_pickle):
     a pickle that would run code is refused before torchvision unpickles it."""
     log.warning("dataset.verify_md5=false: reading %s without checking its files against CIFAR's "
-                "published md5 (each is first checked to hold arrays only)", folder)
-    for filename, _ in [*cls.train_list, *cls.test_list, [cls.meta["filename"], None]]:
-        if (folder / filename).is_file():  # a missing one is torchvision's to report
-            load_arrays_only(folder / filename)
+                "published md5 (each is first checked to hold arrays only)", source)
+    for filename in _cifar_files(cls):
+        if (private / filename).is_file():
+            load_arrays_only(private / filename, shown_as=source / filename)
 
 
 def _cifar100_coarse(folder: Path, train: bool) -> tuple[np.ndarray, list[str]]:

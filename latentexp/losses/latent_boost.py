@@ -27,10 +27,14 @@ def alpha_beta_schedule(epoch: int, max_epochs: int, alpha0: float = 1.0, beta0:
 
 class LatentBoostLoss(AuxiliaryLoss):
     batch_needs = POSITIVE_AND_NEGATIVE
-    logged_loss_note = ("Latent Boost's term rises by design as training goes on: β (Eq. 9) falls to 0 by "
-                        "20 % of trainer.max_epochs, taking away the credit for samples far from other "
-                        "classes, and α decays toward 1. A rising loss with rising accuracy is the schedule "
-                        "at work; the epoch line shows the cross-entropy and the term apart, with α and β.")
+    SCHEDULE_NOTE = ("Latent Boost's term rises by design as training goes on: β (Eq. 9) falls to 0 by "
+                     "20 % of trainer.max_epochs, taking away the credit for samples far from other "
+                     "classes, and α decays toward 1. A rising loss with rising accuracy is the schedule "
+                     "at work; the epoch line shows the cross-entropy and the term apart, with α and β.")
+
+    @property
+    def logged_loss_note(self) -> str | None:
+        return self.SCHEDULE_NOTE if self.schedule else None  # without it, α and β stay as they are
     def __init__(
         self,
         pca: bool = True,

@@ -8,6 +8,7 @@ from pathlib import Path
 from latentexp.arguments import positive_int, run_paths_parser
 from latentexp.errors import ConfigError
 from latentexp.io import write_text
+from latentexp.printable import printable
 from latentexp.progress import Steps
 from latentexp.report import figures
 from latentexp.report.cells import best_cells, summarise_cells
@@ -130,5 +131,5 @@ def main(argv: list[str]) -> None:
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     out_dir = Path(args.out) if args.out else Path(args.paths[0]) / "report"
     report = build_report(args.paths, out_dir, formats, args.seeds, not args.no_figures, not args.no_tsne)
-    print(report["markdown"])
+    print(printable(report["markdown"], keep="\n"))  # names from a shared tree: escapes shown, never obeyed
     print(f"{len(report['runs'])} runs; wrote {len(report['files'])} files to {out_dir}/")

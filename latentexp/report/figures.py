@@ -169,7 +169,21 @@ def _accuracy_at_one_lambda(first, swept: pd.DataFrame, baseline: pd.DataFrame) 
 
 
 def _histories(run_dirs: list[str]) -> list[pd.DataFrame]:
-    return [load_history(run_dir) for run_dir in run_dirs if RunDir(run_dir).history.exists()]
+    """The readable histories with an epoch column; a damaged or planted one is left out of the
+    figures with a warning, not the report."""
+    frames = []
+    for run_dir in run_dirs:
+        if not RunDir(run_dir).history.exists():
+            continue
+        try:
+            frame = load_history(run_dir)
+            if "epoch" not in frame:
+                raise ValueError("it has no epoch column")
+        except (DataError, OSError, ValueError) as err:  # pandas' parser errors are ValueErrors
+            log.warning("left out of the figures: %s/history.csv (%s)", run_dir, err)
+            continue
+        frames.append(frame)
+    return frames
 
 
 def _mean_by_epoch(frames: list[pd.DataFrame], column: str) -> pd.DataFrame:
