@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import re
 from pathlib import Path
@@ -13,12 +12,36 @@ import torch
 from latentexp.io import atomic_write
 
 
+class _KeepsWriteErrors:
+    """The file torch.save writes to, keeping the OSError of a failed write: torch's writer turns a
+    full disk into a RuntimeError without its errno ("unexpected pos ..."), raised again here as
+    the OSError that says "No space left on device"."""
+
+    def __init__(self, file) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    # Serialised in memory first: torch's writer turns a full disk into a RuntimeError without its
-    # errno, and a plain write keeps the OSError that says "No space left on device".
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getbuffer()), mode="wb")
+    def write(file) -> None:
+        out = _KeepsWriteErrors(file)
+        try:
+            torch.save(state, out)
+        except RuntimeError:
+            if out.error is not None:
+                raise out.error from None
+            raise
+
+    atomic_write(path, write, mode="wb")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
