@@ -18,7 +18,7 @@ from latentexp.config_tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
 from latentexp.jobs import register_resolvers
 from latentexp.launcher import LOCAL_LAUNCHER, check_settings, jobs_at_once
-from latentexp.printable import escape_log_records
+from latentexp.printable import escape_log_records, printable
 
 USAGE = """usage: latentexp COMMAND [ARGS]
 
@@ -53,7 +53,7 @@ def report_error(err: LatentexpError) -> None:
     """Print a user error as one paragraph and exit 2 (a traceback only with --debug)."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("LATENTEXP_DEBUG") == "1":
         raise err
-    print(f"latentexp: error: {err}", file=sys.stderr)
+    print(printable(f"latentexp: error: {err}", keep="\n"), file=sys.stderr)  # it may quote names from disk
     sys.exit(2)
 
 

@@ -35,6 +35,7 @@ class LatentBoostLoss(AuxiliaryLoss):
     @property
     def logged_loss_note(self) -> str | None:
         return self.SCHEDULE_NOTE if self.schedule else None  # without it, α and β stay as they are
+
     def __init__(
         self,
         pca: bool = True,
