@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from latentexp.arguments import run_paths_parser
-from latentexp.io import open_regular, read_json, write_json, write_npz
+from latentexp.io import open_regular, read_json_object, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
 from latentexp.printable import printable
 from latentexp.progress import Steps
@@ -33,10 +33,7 @@ def analyze(run_dir: str | Path, seed: int = 0, tsne: bool = True, force: bool =
     files = RunDir(run_dir)
     if files.analysis.exists() and not force and (not tsne or files.tsne.exists()):
         try:
-            cached = read_json(files.analysis)
-            if isinstance(cached, dict):
-                return cached
-            raise ValueError("not a JSON object")
+            return read_json_object(files.analysis)
         except (OSError, ValueError) as err:  # a cache killed mid-write by hand, or damaged: recompute it
             log.warning("%s is unreadable (%s); computing the analysis again", files.analysis, err)
     return _analyse(files, seed, tsne, gmm_covariance)[0]

@@ -102,12 +102,16 @@ MAX_READ_BYTES = {".json": 64 * 2**20, ".csv": 64 * 2**20, ".yaml": 16 * 2**20, 
 MAX_OTHER_BYTES = 2 * 2**30
 
 
+def _read_limit(path: Path, limit: int | None) -> int:
+    return MAX_READ_BYTES.get(path.suffix, MAX_OTHER_BYTES) if limit is None else limit
+
+
 def open_regular(path: str | Path, limit: int | None = None):
     """``path`` opened for binary reading if it is a regular file of at most ``limit`` bytes (by
     its suffix by default); else OSError (a FIFO, a device, a directory) or ValueError (too large).
     Opened without blocking, so a FIFO is refused, not waited on."""
     path = Path(path)
-    limit = MAX_READ_BYTES.get(path.suffix, MAX_OTHER_BYTES) if limit is None else limit
+    limit = _read_limit(path, limit)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         info = os.fstat(fd)
@@ -125,7 +129,7 @@ def open_regular(path: str | Path, limit: int | None = None):
 def read_bytes(path: str | Path, limit: int | None = None) -> bytes:
     """A regular file's bytes, at most ``limit`` (``open_regular``), even if it grows meanwhile."""
     with open_regular(path, limit) as f:
-        limit = MAX_READ_BYTES.get(Path(path).suffix, MAX_OTHER_BYTES) if limit is None else limit
+        limit = _read_limit(Path(path), limit)
         size = os.fstat(f.fileno()).st_size  # at most limit (open_regular): read that, not `limit`
         data = f.read(size + 1)
         if len(data) > size:  # it grew while being read: read on, up to the limit
@@ -141,3 +145,11 @@ def read_text(path: str | Path, limit: int | None = None) -> str:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(read_bytes(path))
+
+
+def read_json_object(path: str | Path) -> dict:
+    """``read_json`` of a file that must hold a JSON object (ValueError if it holds anything else)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data

@@ -27,7 +27,7 @@ import yaml
 from latentexp.errors import DataError
 from latentexp.io import (
     open_regular,
-    read_json,
+    read_json_object,
     read_text,
     remove_partial_writes,
     write_json,
@@ -124,15 +124,19 @@ class RunDir:
     def read_spec(self) -> dict | None:
         """The stored spec: result.json's once finished, else spec.json's; None for runs written
         before specs existed (format 1) or for directories that are not runs."""
+        return self.result_and_spec()[1]
+
+    def result_and_spec(self) -> tuple[dict | None, dict | None]:
+        """``read_result()`` and ``read_spec()``, with result.json parsed once for both."""
         result = self.read_result()
         if result is None:
-            return self._read_json(self.spec_file)
+            return None, self._read_json(self.spec_file)
         spec = result.get("spec")
         if spec is not None and not isinstance(spec, dict):
             raise DataError(f"{self.result_file} is unreadable (its spec is not a JSON object). Delete it "
                             f"and run the run's `latentexp train` command again: the run resumes from its "
                             f"checkpoint, and a finished run is evaluated again from its best weights.")
-        return spec
+        return result, spec
 
     def check_holds(self, name: str, run_hash: str) -> None:
         """Refuse a directory that holds another run than ``name``/``run_hash`` (a finished, killed
@@ -166,9 +170,9 @@ class RunDir:
     def is_old_format(self) -> bool:
         """A latentexp run written before the run spec existed (format 1): no spec anywhere, and
         a config with dataset, model and loss (not some other tool's config.yaml)."""
-        if self.read_spec() is not None:
+        result, spec = self.result_and_spec()
+        if spec is not None:
             return False
-        result = self.read_result()
         if result is not None:
             config = result.get("config")
         elif self.config_file.exists():
@@ -185,9 +189,7 @@ class RunDir:
         if not path.exists():
             return None
         try:
-            data = read_json(path)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
+            data = read_json_object(path)
         except (OSError, ValueError) as err:
             raise DataError(f"{path} is unreadable ({err}). Delete it and run the run's `latentexp train` "
                             f"command again: the run resumes from its checkpoint, and a finished run is "

@@ -21,8 +21,8 @@ def run_states(paths: list[str | Path]) -> list[dict]:
     rows, specs = [], {}
     for files in find_run_dirs(paths):
         try:
-            row = _row(files)
-            spec = files.read_spec()
+            result, spec = files.result_and_spec()
+            row = _row(files, result, spec)
         except DataError as err:  # a damaged or planted file: said, and the other runs still listed
             rows.append({"run": files.name, "run_dir": str(files.path), "state": "unreadable",
                          "detail": str(err)})
@@ -36,15 +36,15 @@ def run_states(paths: list[str | Path]) -> list[dict]:
     return sorted(rows, key=lambda r: (rank.get(r["state"].split(" ")[0], len(ORDER)), r["run"]))
 
 
-def _row(files: RunDir) -> dict | None:
-    if files.read_spec() is None:
+def _row(files: RunDir, result: dict | None, spec: dict | None) -> dict | None:
+    if spec is None:
         if files.is_old_format():
             return {"run": files.name, "run_dir": str(files.path), "state": OLD_FORMAT}
         return None  # some other tool's directory
     state = files.state()
     row = {"run": files.name, "run_dir": str(files.path), "state": state}
     if state in ("finished", "failed"):
-        result = files.read_result() or {}
+        result = result or {}
         row["detail"] = _finished(result) if state == "finished" else str(result.get("reason") or "")
     return row
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from latentexp.config_tree import LABEL_KEYS
 from latentexp.errors import DataError
-from latentexp.io import read_json
+from latentexp.io import read_json_object
 from latentexp.printable import printable
 from latentexp.progress import Steps, each
 from latentexp.report.published import PAPER_MODELS, published_values
@@ -44,9 +44,7 @@ _MISSING_ENCODED = _encode(MISSING)
 
 def load_run(files: RunDir) -> dict[str, Any] | None:
     """One row: the spec's fields, status, metrics, cluster quality; None if not a run of this format."""
-    result = files.read_result()
-    # RunDir.read_spec's rule, without parsing result.json a second time.
-    data = result.get("spec") if result is not None else files.read_spec()
+    result, data = files.result_and_spec()
     if data is None:
         return None
     spec = RunSpec.from_json(data, files.path)
@@ -74,9 +72,7 @@ def load_run(files: RunDir) -> dict[str, Any] | None:
     row["class_names"] = ((result or {}).get("data") or {}).get("class_names")  # absent before format 5
     if row["status"] == "finished" and files.analysis.exists():
         try:
-            analysis = read_json(files.analysis)
-            if not isinstance(analysis, dict):
-                raise ValueError("not a JSON object")
+            analysis = read_json_object(files.analysis)
         except (OSError, ValueError) as err:
             log.warning("%s is unreadable (%s): its cluster metrics are left out; `latentexp analyze "
                         "--force %s` computes them again", printable(files.analysis), err,
