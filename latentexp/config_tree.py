@@ -3,11 +3,13 @@ and building the object a ``_target_`` node names."""
 
 from __future__ import annotations
 
-from functools import cache
+import copy
+import os
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 # Keys of a group node that name it for people and are not constructor arguments: ``name`` (run
 # names, reports), ``report`` (a loss's title and place in the report's tables).
@@ -48,17 +50,93 @@ def group_option(group: str, option: str) -> dict[str, Any]:
 
 
 def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
-    """The config tree composed with ``overrides``, as `latentexp train` composes it."""
-    from hydra import compose as hydra_compose
+    """The config tree composed with ``overrides``, as `latentexp train` composes it.
+
+    Hydra composes each choice of config groups (with Hydra's own settings) once per process while
+    the files of conf/ are unchanged, about 0.15 s each; the overrides of values (``key=value``,
+    ``+key=value``, ``~key``) are then applied to a copy by Hydra's own code, as Hydra applies
+    them after it composes. Anything that code refuses, and a sweep, is composed whole by Hydra,
+    which says what is wrong in its own words."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        if any(o.is_sweep_override() for o in parsed):
+            raise ValueError("a sweep: Hydra refuses it")
+        values = [o for o in parsed if _is_value(o)]
+        cfg = copy.deepcopy(compositions(tuple(o.input_line for o in parsed if not _is_value(o)), with_hydra,
+                                         _tree_state()))
+        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    except Exception:  # noqa: BLE001 - Hydra composes it all and raises what is wrong
+        return hydra_compose(overrides, with_hydra)
+    if with_hydra:
+        _record_overrides(cfg, parsed)
+    return cfg
+
+
+def hydra_compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """Hydra's composition of the config tree with every override, nothing kept between calls."""
+    from hydra import compose as compose_with_hydra
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=with_hydra)
+            return compose_with_hydra(config_name="config", overrides=list(overrides),
+                                      return_hydra_config=with_hydra)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _is_value(override) -> bool:
+    """An override of the app's values, which Hydra applies after composing: not a config group's
+    choice (which changes what is composed), not a setting of Hydra's."""
+    key = override.key_or_group
+    return not override.is_hydra_override() and key not in config_groups() and "/" not in key
+
+
+def _tree_state() -> tuple:
+    """Every file of conf/ with its size and modification time: a composition kept from before an
+    edit is never used after it."""
+    state = []
+    for folder, _, files in os.walk(config_dir()):
+        for name in files:
+            info = os.stat(os.path.join(folder, name))
+            state.append((folder, name, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(state))
+
+
+@lru_cache(maxsize=64)
+def compositions(shape: tuple[str, ...], with_hydra: bool, tree_state: tuple) -> DictConfig:
+    """Hydra's composition of a choice of groups, kept (never handed out: compose copies it)."""
+    return hydra_compose(list(shape), with_hydra)
+
+
+def _record_overrides(cfg: DictConfig, parsed: list) -> None:
+    """What Hydra's composition writes into its node from the overrides and the process
+    (ConfigLoaderImpl._load_configuration_impl): the job's overrides, the working directory, the
+    copied environment."""
+    name_the_job(cfg, [o.input_line for o in parsed if not o.is_hydra_override()])
+    with open_dict(cfg.hydra):
+        cfg.hydra.runtime.cwd = os.getcwd()
+        for key in cfg.hydra.job.env_copy:
+            cfg.hydra.job.env_set[key] = os.environ[key]
+
+
+def name_the_job(cfg: DictConfig, job_overrides: list[str]) -> None:
+    """Hydra's record of a job's overrides (``hydra.overrides.task`` and the override_dirname made of
+    them), as its own composition of those overrides writes it."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirname = cfg.hydra.job.config.override_dirname
+    with open_dict(cfg.hydra):
+        cfg.hydra.overrides.task = list(job_overrides)
+        cfg.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=OverridesParser.create().parse_overrides(job_overrides), kv_sep=dirname.kv_sep,
+            item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
 
 
 def target_class(node: Any) -> type:

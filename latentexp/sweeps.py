@@ -10,7 +10,7 @@ import re
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from latentexp.config_tree import compose, config_groups
+from latentexp.config_tree import compose, config_groups, name_the_job
 from latentexp.errors import ConfigError
 from latentexp.spec import RunSpec
 from latentexp.trainer_settings import composition_error
@@ -97,7 +97,7 @@ def _expand(overrides: list, multirun: bool, with_hydra: bool) -> list[DictConfi
                 if not group:
                     OmegaConf.update(cfg, o.key_or_group, value, merge=False)
             if with_hydra:
-                _name_the_job(cfg, job_overrides)
+                name_the_job(cfg, job_overrides)  # its own overrides, the swept values included
         configs.append(cfg)
     return configs
 
@@ -111,19 +111,6 @@ def _job_overrides(task: list, multirun: bool) -> list[list[str]]:
 
     (batch,) = BasicSweeper.split_arguments(task, max_batch_size=None)
     return batch
-
-
-def _name_the_job(cfg: DictConfig, job_overrides: list[str]) -> None:
-    """Hydra's record of a job's overrides, as its own composition of those overrides writes it
-    (a config composed once per choice of groups got the group choices only)."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    dirname = cfg.hydra.job.config.override_dirname
-    cfg.hydra.overrides.task = list(job_overrides)
-    cfg.hydra.job.override_dirname = get_overrides_dirname(
-        overrides=OverridesParser.create().parse_overrides(job_overrides), kv_sep=dirname.kv_sep,
-        item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
 
 
 def _values(override, groups: dict[str, list[str]]) -> list:

@@ -7,7 +7,7 @@ import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from support.helpers import cli, result_files
 
-from latentexp import jobs, validation
+from latentexp import config_tree, jobs, validation
 from latentexp.spec import RunSpec
 
 TINY = ["model=ffnn", "trainer.max_epochs=1", "dataset.limit_train=300", "dataset.limit_test=100",
@@ -17,7 +17,9 @@ TINY = ["model=ffnn", "trainer.max_epochs=1", "dataset.limit_train=300", "datase
 @pytest.fixture
 def counted(monkeypatch, tmp_path, data_root):
     """How often the command composed a config (Hydra's loader: jobs and the sweep itself), composed
-    a sweep's job again (load_sweep_config), validated a job and built a spec."""
+    a sweep's job again (load_sweep_config), validated a job and built a spec; counted as a new
+    process counts them (no composition kept from an earlier test in this one)."""
+    config_tree.compositions.cache_clear()
     monkeypatch.setenv("LATENTEXP_DATA", str(data_root))
     monkeypatch.chdir(tmp_path)
     calls = collections.Counter()

@@ -175,16 +175,17 @@ def test_the_jobs_are_the_ones_hydras_basic_sweeper_launches(overrides):
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from latentexp.config_tree import compose
+    from latentexp.config_tree import hydra_compose
     from latentexp.spec import plain_config
     from latentexp.sweeps import job_configs
 
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
-    params = compose(fixed, with_hydra=True).hydra.sweeper.params or {}
+    params = hydra_compose(fixed, with_hydra=True).hydra.sweeper.params or {}
     (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(
         [*(f"{k}={v}" for k, v in params.items()), *overrides]), None)
-    assert [plain_config(c) for c in job_configs(overrides)] == [plain_config(compose(job)) for job in jobs]
+    hydras = [plain_config(hydra_compose(job)) for job in jobs]
+    assert [plain_config(c) for c in job_configs(overrides)] == hydras
 
 
 @pytest.mark.parametrize("overrides", [
