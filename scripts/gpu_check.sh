@@ -29,7 +29,7 @@ if [ "${GPU_CHECK_SHORT:-0}" = 1 ]; then  # the same commands, tiny, on the CPU
     device=cpu bench_device=cpu tests=(tests/test_accelerator_paths.py)
     bench_models=(ffnn) bench=(--quick --batch-size 32 --test-samples 64 --losses ce,magnet --vs-fp32)
     small=(dataset.limit_train=300 dataset.limit_test=100 trainer.max_epochs=1 seed=0 lambda=0,0.5)
-    job_counts=(1 2) job_seconds=5 test_cap=60 bench_cap=60 fallback_jobs=1 poll=1
+    job_counts=(1 2) job_seconds=2 test_cap=60 bench_cap=60 fallback_jobs=1 poll=1
 else
     device=auto bench_device=cuda tests=(tests)
     bench_models=(cnn vgg16 resnet50) bench=(--steps 30 --repeats 3 --losses ce,magnet,latent_boost,triplet --vs-fp32)
@@ -57,7 +57,7 @@ say "gpu_check: budget ${budget}s, work in $work, results in $out"
 { nvidia-smi -L 2>&1 || true; $py -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'; } >> "$log" 2>&1
 
 say "1. the cuda tests"
-cap "$test_cap" $py -m pytest -q -m cuda -p no:cacheprovider "${tests[@]}" > "$out/pytest-cuda.log" 2>&1
+cap "$test_cap" $py -m pytest -q -m cuda -n 0 -p no:cacheprovider "${tests[@]}" > "$out/pytest-cuda.log" 2>&1
 
 say "2. the benchmark"
 for model in "${bench_models[@]}"; do

@@ -14,6 +14,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 # The data fingerprints' digest cache: the suite's own (its subprocesses inherit it), never ~/.cache.
 os.environ["LATENTEXP_CACHE"] = tempfile.mkdtemp(prefix="latentexp-cache-")
 atexit.register(shutil.rmtree, os.environ["LATENTEXP_CACHE"], ignore_errors=True)  # one per test process
+# The two test workers share the cores: the OpenMP threads of a `latentexp` process a test starts
+# wait for work asleep instead of spinning on a core the other worker computes on (the threads, and
+# so the numbers, are the same).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from support.datasets import write_cifar10, write_cifar100, write_fashion_mnist  # noqa: E402
 from support.helpers import cli_environment  # noqa: E402
@@ -113,9 +117,12 @@ def cli_env(data_root) -> dict:
 
 
 def pytest_collection_modifyitems(config, items):
-    """``cuda``-marked tests need a CUDA GPU: skipped, with the reason, where there is none."""
+    """The ``slow`` tests first: the workers take the long ones early and share the short ones at the
+    end, instead of one worker starting a minute-long test while the other runs out of work.
+    ``cuda``-marked tests need a CUDA GPU: skipped, with the reason, where there is none."""
     import torch
 
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order kept
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (none here); on a GPU machine: pytest -m cuda")

@@ -51,7 +51,7 @@ def test_the_short_mode_runs_every_step_and_keeps_what_it_wrote(tmp_path, cli_en
     bench = json.loads((out / "bench-ffnn.json").read_text())
     assert {"device", "results", "evaluation", "paper_costs"} <= set(bench) and bench["results"], bench
     jobs = json.loads((out / "jobs.json").read_text())
-    assert set(jobs) == {"1", "2"} and all(j["window_seconds"] == 5 for j in jobs.values())
+    assert set(jobs) == {"1", "2"} and all(j["window_seconds"] == 2 for j in jobs.values())
     with tarfile.open(out / "table2.tar.gz") as tar:
         members = tar.getnames()
     results = [m for m in members if m.endswith("/result.json")]

@@ -11,7 +11,15 @@ import sys
 import time
 
 import pytest
-from support.helpers import MACHINE_CORES, REPO_ROOT, every_core, latentexp, result_files
+from support.helpers import (
+    MACHINE_CORES,
+    REPO_ROOT,
+    cli,
+    computing_on,
+    every_core,
+    latentexp,
+    result_files,
+)
 
 from latentexp.errors import ConfigError
 from latentexp.launcher import LOCAL_LAUNCHER, check_settings, machine_cores, plan_workers
@@ -50,10 +58,11 @@ def test_the_checks_know_the_launcher_hydra_composes():
 
 
 @pytest.mark.slow
-def test_a_bad_launcher_setting_stops_the_sweep_before_any_job(tmp_path, cli_env):
-    out = latentexp(["train", "-m", "loss=ce,magnet", "hydra.launcher.n_jobs=0", *SMALL], cli_env, tmp_path)
-    assert out.returncode == 2 and "hydra.launcher.n_jobs=0 is invalid" in out.stderr, out.stderr
-    assert not (tmp_path / "outputs").exists()
+def test_a_bad_launcher_setting_stops_the_sweep_before_any_job(here, capfd):
+    assert cli("train", "-m", "loss=ce,magnet", "hydra.launcher.n_jobs=0", *SMALL) == 2
+    said = capfd.readouterr().err
+    assert "hydra.launcher.n_jobs=0 is invalid" in said, said
+    assert not (here / "outputs").exists()
 
 
 def holders(root) -> dict:
@@ -124,14 +133,17 @@ def test_a_killed_sweep_leaves_no_job_running_and_the_same_command_finishes_it(t
 
 @pytest.mark.slow
 def test_a_run_resumed_by_a_sweep_keeps_its_thread_count_and_ends_at_the_uninterrupted_result(tmp_path,
-                                                                                            cli_env):
+                                                                                            cli_env,
+                                                                                            monkeypatch):
     """Started as a single run on 2 threads and killed in its third checkpoint write, it is resumed
     by a sweep that gives its jobs 1 thread each, and ends where the uninterrupted run ends."""
     run = ["loss=magnet", "lambda=0.5", "trainer.max_epochs=4", *SMALL]
-    two_threads = {**cli_env, "OMP_NUM_THREADS": "2"}
-    straight = latentexp(["train", *run, "output_root=straight"], two_threads, tmp_path)
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    fault = {**two_threads, "LATENTEXP_FAULT": "checkpoint.pt:3"}  # killed writing epoch 3's checkpoint
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LATENTEXP_DATA", cli_env["LATENTEXP_DATA"])
+    with computing_on(threads=2):  # the uninterrupted run needs no process of its own
+        assert cli("train", *run, "output_root=straight") == 0
+    # Killed while it writes epoch 3's checkpoint.
+    fault = {**cli_env, "OMP_NUM_THREADS": "2", "LATENTEXP_FAULT": "checkpoint.pt:3"}
     killed = latentexp(["train", *run, "output_root=resumed"], fault, tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     sweep = ["train", "-m", *run, "seed=0,1", "output_root=resumed", "hydra.launcher.n_jobs=2",

@@ -20,12 +20,14 @@ from latentexp.sweeps import job_configs
 README = (REPO_ROOT / "README.md").read_text()
 # Words that mark syntax or a placeholder rather than a command to run.
 PLACEHOLDERS = re.compile(r"[<…\[]|\bPATH\b|\bDIR\b")
-# Appended to every train command: one tiny epoch on the test data of its dataset.
+# Appended to every train command: one tiny epoch on the test data of its dataset (20 CIFAR test
+# images: evaluating VGG-16 or ResNet-50 on more would cost most of the run).
 TINY = {
     "fashion_mnist": ["dataset.limit_train=200", "dataset.limit_test=100"],
-    "cifar10": ["dataset.limit_train=60", "dataset.val_fraction=0.2", "dataset.verify_md5=false"],
+    "cifar10": ["dataset.limit_train=60", "dataset.val_fraction=0.2", "dataset.limit_test=20",
+                "dataset.verify_md5=false"],
     "cifar100": ["dataset.label_set=coarse", "dataset.limit_train=100", "dataset.val_fraction=0.2",
-                 "trainer.batch_size=20", "dataset.verify_md5=false"],
+                 "dataset.limit_test=20", "trainer.batch_size=20", "dataset.verify_md5=false"],
 }
 
 

@@ -142,7 +142,7 @@ def test_run_directory_depends_on_every_result_changing_key(compose_cfg):
         ("dataset=cifar10", "model=vgg16", "loss=magnet", "lambda=0.5"),
         ("dataset=cifar100", "model=cnn", "dataset.val_fraction=0.25", "trainer.batch_size=100"),
         ("dataset=cifar100", "model=resnet50", "dataset.label_set=coarse", "dataset.limit_train=100",
-         "dataset.val_fraction=0.2", "trainer.batch_size=40"),
+         "dataset.val_fraction=0.2", "dataset.limit_test=40", "trainer.batch_size=40"),
         ("dataset=cifar10", "model=cnn", "loss=ce", "lambda=0", "dataset.augment=true"),
     ],
 )

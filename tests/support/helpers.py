@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -115,6 +116,22 @@ def every_core() -> None:
     a process shows (the default launcher's jobs, thread counts, kills) is shown as a user sees it."""
     if MACHINE_CORES:
         os.sched_setaffinity(0, MACHINE_CORES)
+
+
+@contextlib.contextmanager
+def computing_on(threads: int):
+    """This test process on ``threads`` torch threads over the machine's cores, as a `latentexp`
+    process of its own computes (a test worker keeps to one core and one thread)."""
+    affinity = os.sched_getaffinity(0) if MACHINE_CORES else None
+    before = torch.get_num_threads()
+    every_core()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
 
 
 def latentexp(args, env, cwd, timeout=300) -> subprocess.CompletedProcess:
