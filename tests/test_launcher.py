@@ -87,6 +87,12 @@ def alive(pid: int) -> bool:
         return False
 
 
+def ctrl_c_stops() -> None:
+    """SIGINT's default action, as in a terminal: a suite started in the background (`cmd &` in a
+    script) passes SIGINT down as ignored, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def sweep_process(args, env, cwd, preexec_fn=None, **kwargs) -> subprocess.Popen:
     def start() -> None:
         every_core()
@@ -169,9 +175,7 @@ def test_a_run_resumed_by_a_sweep_keeps_its_thread_count_and_ends_at_the_uninter
 def test_ctrl_c_stops_every_job_of_a_sweep_with_one_line(tmp_path, cli_env):
     sweep = ["train", "-m", "loss=ce", "seed=0,1,2", "trainer.max_epochs=30", "hydra.launcher.n_jobs=2",
              *SMALL]
-    # A terminal's Ctrl-C: SIGINT's default action, which a background CI job would pass down as ignored.
-    proc = sweep_process(sweep, cli_env, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                                     signal.SIG_DFL))
+    proc = sweep_process(sweep, cli_env, tmp_path, preexec_fn=ctrl_c_stops)
     root = tmp_path / "outputs"
     try:
         jobs = wait_for(lambda: len(h := holders(root)) == 2 and h, 180, "two jobs training")
@@ -191,7 +195,7 @@ def test_ctrl_c_of_a_joblib_sweep_is_the_one_line_without_the_resource_trackers_
     sweep = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "loss=ce", "seed=0,1",
              "trainer.max_epochs=30", *SMALL]
     # A terminal's Ctrl-C reaches the whole foreground group: the sweep and joblib's workers.
-    proc = sweep_process(sweep, cli_env, tmp_path, start_new_session=True)
+    proc = sweep_process(sweep, cli_env, tmp_path, start_new_session=True, preexec_fn=ctrl_c_stops)
     try:
         wait_for(lambda: holders(tmp_path / "outputs"), 180, "a job training")
         os.killpg(proc.pid, signal.SIGINT)
