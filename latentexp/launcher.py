@@ -2,9 +2,13 @@
 as child processes, as many at once as the machine has cores (one per GPU where CUDA is), each with
 its share of the CPU threads.
 
-- Each job is a fresh process that runs Hydra's own ``run_job`` on the task function (cloudpickled,
-  as Hydra's joblib launcher does), so its run directory, log and return value are a Hydra job's.
-  One job at a time runs in this process instead, as Hydra's basic launcher does.
+- Each job is a process of its own that runs Hydra's own ``run_job`` on the task function
+  (cloudpickled, as Hydra's joblib launcher does), so its run directory, log and return value are a
+  Hydra job's. One job at a time runs in this process instead, as Hydra's basic launcher does.
+- On Linux without CUDA each job is forked from a starter process that imported what a job imports
+  and never ran one (torch's compiler front end, scikit-learn, the trainer: seconds per job), so a
+  job starts in a moment; elsewhere each job is a fresh interpreter. Either way a job carries no
+  state from another job.
 - A job never outlives the sweep: a killed sweep command (even ``kill -9``) takes its jobs with it
   (PR_SET_PDEATHSIG on Linux, a watch on the parent elsewhere); their runs resume from their last
   checkpoint when the command runs again. Ctrl-C stops every job, and the CLI prints its one line.
@@ -19,7 +23,9 @@ import copy
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +42,9 @@ POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0  # how long a stopped job may take to die before SIGKILL
 THREADS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 THREADS_ENV = "LATENTEXP_THREADS"
+# What a job imports that takes seconds (torch's compiler front end, which the first optimizer
+# imports; scikit-learn, for the split and the metrics; the trainer): the starter imports them once.
+JOB_IMPORTS = ("torch._dynamo", "sklearn.model_selection", "sklearn.metrics", "latentexp.train.run")
 
 
 def machine_cores() -> int:
@@ -81,11 +90,18 @@ def jobs_at_once(n_jobs: Any) -> int:
     return int(n_jobs)
 
 
+def forks_jobs(gpus: int) -> bool:
+    """Whether the jobs are forked from a starter process: on Linux (fork, PR_SET_PDEATHSIG) without
+    CUDA (a process that forks must not have touched CUDA, and a GPU job's start-up is small
+    against its run), else each job is a fresh interpreter."""
+    return sys.platform.startswith("linux") and gpus == 0
+
+
 @dataclass
 class _Job:
     index: int  # Hydra's job number
     overrides: list[str]
-    process: subprocess.Popen
+    process: subprocess.Popen | _ForkedProcess
     return_file: Path
     started: float = field(default_factory=time.monotonic)
     forwarders: list[threading.Thread] = field(default_factory=list)
@@ -103,9 +119,9 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     check_settings(launcher.n_jobs, launcher.threads_per_job)
-    cores = machine_cores()
+    cores, gpus = machine_cores(), cuda_devices()
     at_once, threads = plan_workers(len(job_overrides), launcher.n_jobs, launcher.threads_per_job, cores,
-                                    cuda_devices())
+                                    gpus)
     log.info("Launching %d jobs, %d at a time with %d CPU thread%s each (%d cores here); sweep output "
              "dir: %s", len(job_overrides), at_once, threads, "" if threads == 1 else "s", cores, sweep_dir)
     for offset, overrides in enumerate(job_overrides):
@@ -123,7 +139,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
         common = Path(scratch) / "job.pkl"
         common.write_bytes(cloudpickle.dumps((launcher.hydra_context, config, launcher.task_function,
                                               Singleton.get_state(), planned_jobs())))
-        return _Pool(common, Path(scratch), at_once, threads).run(jobs)
+        return _Pool(common, Path(scratch), at_once, threads, forks_jobs(gpus)).run(jobs)
 
 
 def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
@@ -169,10 +185,12 @@ def _run_here(launcher, index: int, overrides: list[str], threads: int):
 
 
 class _Pool:
-    def __init__(self, common: Path, scratch: Path, at_once: int, threads: int):
+    def __init__(self, common: Path, scratch: Path, at_once: int, threads: int, fork: bool):
         self.common, self.scratch, self.at_once, self.threads = common, scratch, at_once, threads
         self.forward = at_once > 1  # one job alone keeps the terminal (and its progress bars)
         self.lock = threading.Lock()
+        self.env = {**os.environ, THREADS_ENV: str(threads), **dict.fromkeys(THREADS_VARIABLES, str(threads))}
+        self.starter = _Starter(common, self.env) if fork else None
 
     def run(self, jobs: list[tuple[int, list[str]]]) -> list:
         pending, running, returns = list(jobs), [], {}
@@ -195,19 +213,27 @@ class _Pool:
         except BaseException:
             self.stop(running)  # Ctrl-C, or anything else: no job outlives the sweep
             raise
+        finally:
+            if self.starter is not None:
+                self.starter.close()
         if refused is not None:
             raise SystemExit(refused)
         return [returns[index] for index, _ in jobs]
 
     def start(self, index: int, overrides: list[str]) -> _Job:
         return_file = self.scratch / f"return-{index}.pkl"
-        env = {**os.environ, THREADS_ENV: str(self.threads), **dict.fromkeys(THREADS_VARIABLES,
-                                                                             str(self.threads))}
-        command = [sys.executable, "-c", "from latentexp.launcher import worker_main; worker_main()",
-                   str(self.common), str(return_file), str(os.getpid()), str(index), json.dumps(overrides)]
-        pipe = subprocess.PIPE if self.forward else None
-        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe,
-                                   start_new_session=True)
+        arguments = [str(self.common), str(return_file), str(index), json.dumps(overrides)]
+        process = None
+        if self.starter is not None:
+            process = self.starter.start(arguments, self.forward)
+            if process is None:  # the starter has gone (its error is in the log): fresh processes
+                self.starter = None
+        if process is None:
+            command = [sys.executable, "-c", "from latentexp.launcher import worker_main; worker_main()",
+                       str(os.getpid()), *arguments]
+            pipe = subprocess.PIPE if self.forward else None
+            process = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, stdout=pipe,
+                                       stderr=pipe, start_new_session=True)
         job = _Job(index, overrides, process, return_file)
         if self.forward:
             job.forwarders = [self._forward(process.stdout, sys.stdout, index),
@@ -265,7 +291,120 @@ class _Pool:
                 job.process.wait()
 
 
-def _signal(process: subprocess.Popen, sig: int) -> None:
+class _ForkedProcess:
+    """A job forked by the starter, seen as a Popen: its pid, its pipes, its exit code."""
+
+    def __init__(self, pid: int, stdout: IO[bytes] | None, stderr: IO[bytes] | None, exited: threading.Event):
+        self.pid, self.stdout, self.stderr = pid, stdout, stderr
+        self.returncode: int | None = None
+        self._exited = exited
+
+    def poll(self) -> int | None:
+        return self.returncode if self._exited.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._exited.wait(timeout):
+            raise subprocess.TimeoutExpired(f"job {self.pid}", timeout)
+        return self.returncode
+
+
+class _Starter:
+    """The starter process (``starter_main``) and the sweep's end of its socket: ``start`` has it
+    fork a job and returns the job as a _ForkedProcess; a reader thread takes the exit codes it
+    reports. When the starter has gone, its running jobs (killed with it) end as SIGKILL's."""
+
+    def __init__(self, common: Path, env: dict[str, str]):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [sys.executable, "-c", "from latentexp.launcher import starter_main; starter_main()",
+                   str(os.getpid()), str(theirs.fileno()), str(common), *JOB_IMPORTS]
+        # A session of its own, as the jobs: a terminal's Ctrl-C reaches the sweep alone, which stops them.
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                                        pass_fds=[theirs.fileno()], start_new_session=True)
+        theirs.close()
+        self.socket, self.lock = ours, threading.Lock()
+        self.jobs: dict[int, _ForkedProcess] = {}
+        self.started: dict[int, int] = {}  # request number -> pid
+        self.exits: dict[int, int] = {}  # pid -> exit code, for a job reported before it is known
+        self.changed = threading.Condition(self.lock)
+        self.gone = False
+        self.requests = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.socket.recv(4096)
+            except OSError:
+                message = b""
+            with self.changed:
+                if not message:  # the starter has gone, and its jobs with it
+                    self.gone = True
+                    for job in self.jobs.values():
+                        if job.returncode is None:
+                            job.returncode = -signal.SIGKILL
+                            job._exited.set()
+                    self.changed.notify_all()
+                    return
+                kind, number, code = json.loads(message)
+                if kind == "started":
+                    self.started[number] = code
+                elif code is not None:
+                    self.exits[number] = code
+                    if number in self.jobs:
+                        self.jobs[number].returncode = code
+                        self.jobs[number]._exited.set()
+                self.changed.notify_all()
+
+    def start(self, arguments: list[str], forward: bool) -> _ForkedProcess | None:
+        """Fork a job running worker_main on ``arguments``; None when the starter has gone."""
+        pipes = [os.pipe(), os.pipe()] if forward else []
+        with self.changed:
+            number, self.requests = self.requests, self.requests + 1
+            try:
+                socket.send_fds(self.socket, [json.dumps([number, arguments]).encode()],
+                                [write for _, write in pipes])
+            except OSError:
+                self.gone = True
+            finally:
+                for _, write in pipes:
+                    os.close(write)
+            while number not in self.started and not self.gone:
+                self.changed.wait(1.0)
+                if self.process.poll() is not None:
+                    self.gone = True
+            if number not in self.started:
+                for read, _ in pipes:
+                    os.close(read)
+                try:  # its socket closes as it exits: its exit code follows
+                    code = self.process.wait(timeout=STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    code = self.process.wait()
+                log.warning("the process that forks the jobs has ended (exit %s); each job from now on "
+                            "starts as a fresh process", code)
+                return None
+            pid = self.started.pop(number)
+            outputs = [os.fdopen(read, "rb") for read, _ in pipes] or [None, None]
+            job = _ForkedProcess(pid, *outputs, threading.Event())
+            self.jobs[pid] = job
+            if pid in self.exits:
+                job.returncode = self.exits.pop(pid)
+                job._exited.set()
+            return job
+
+    def close(self) -> None:
+        """End the starter (a job still running, after a stop, dies with it)."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+        try:
+            self.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.socket.close()
+
+
+def _signal(process: subprocess.Popen | _ForkedProcess, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):  # gone already
         os.killpg(process.pid, sig)  # the job and anything it started
 
@@ -291,9 +430,78 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def starter_main() -> None:
+    """The starter: ``python -c ... SWEEP_PID SOCKET_FD COMMON_FILE MODULE...``. It imports the
+    modules and what the task needs, then forks a job for each request of the sweep and reports
+    each job's pid and exit code. A forked job returns from here into worker_main, and ends as
+    that process would."""
+    sweep, fd, common, modules = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+    die_with_parent(sweep)
+    import importlib
+
+    import cloudpickle
+
+    for name in modules:
+        importlib.import_module(name)
+    cloudpickle.loads(Path(common).read_bytes())  # imports what the task function and the config need
+    starter = os.getpid()
+    arguments = _serve(socket.socket(fileno=fd))
+    if arguments is None:
+        return
+    # In the job: as `python -c ... worker_main()` would be started (Python reseeds `random` in a
+    # forked process; numpy's global generator is seeded afresh here). Its parent is the starter:
+    # were the starter gone already, worker_main sees another parent and ends the job.
+    import numpy
+
+    numpy.random.seed()
+    sys.argv = ["-c", str(starter), *arguments]
+    worker_main()
+
+
+def _serve(channel: socket.socket) -> list[str] | None:
+    """Fork a job for each request until the sweep closes the socket (None); in a forked job,
+    return its worker_main arguments."""
+    running: set[int] = set()
+    while True:
+        while running:  # report every job that has ended
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            running.discard(pid)
+            channel.send(json.dumps(["exited", pid, os.waitstatus_to_exitcode(status)]).encode())
+        if not select.select([channel], [], [], POLL_SECONDS / 2)[0]:
+            continue
+        message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        if not message:
+            return None
+        number, arguments = json.loads(message)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ready, ready_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            channel.close()
+            os.setsid()  # a session of its own, as each job, before the sweep learns its pid
+            os.close(ready)
+            os.close(ready_write)
+            if fds:  # the job's output goes to the sweep's pipes, which forward it marked
+                os.dup2(fds[0], 1)
+                os.dup2(fds[1], 2)
+            for fd in fds:
+                os.close(fd)
+            return arguments
+        os.close(ready_write)
+        os.read(ready, 1)  # end of file once the job has its session (or has died)
+        os.close(ready)
+        for fd in fds:
+            os.close(fd)
+        running.add(pid)
+        channel.send(json.dumps(["started", number, pid]).encode())
+
+
 def worker_main() -> None:
-    """One job: ``python -c ... COMMON_FILE RETURN_FILE PARENT_PID INDEX OVERRIDES_JSON``."""
-    common, return_file, parent, index, overrides = sys.argv[1:6]
+    """One job: ``python -c ... PARENT_PID COMMON_FILE RETURN_FILE INDEX OVERRIDES_JSON``."""
+    parent, common, return_file, index, overrides = sys.argv[1:6]
     die_with_parent(int(parent))
     threads = int(os.environ.get(THREADS_ENV, "0"))
     if threads:

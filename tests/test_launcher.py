@@ -5,10 +5,12 @@ run going on with the thread count it started with."""
 import contextlib
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from support.helpers import (
@@ -21,8 +23,9 @@ from support.helpers import (
     result_files,
 )
 
+from latentexp import launcher
 from latentexp.errors import ConfigError
-from latentexp.launcher import LOCAL_LAUNCHER, check_settings, machine_cores, plan_workers
+from latentexp.launcher import LOCAL_LAUNCHER, check_settings, forks_jobs, machine_cores, plan_workers
 from latentexp.rundir import RunDir
 
 SMALL = ["dataset.limit_train=600", "dataset.limit_test=100", "trainer.batch_size=32", "device=cpu"]
@@ -39,6 +42,49 @@ SMALL = ["dataset.limit_train=600", "dataset.limit_test=100", "trainer.batch_siz
 ])
 def test_jobs_at_once_and_threads_per_job(jobs, n_jobs, threads, cores, gpus, expected):
     assert plan_workers(jobs, n_jobs, threads, cores, gpus) == expected
+
+
+class RunsInTheJob:
+    """A job's common file that, unpickled in the job, runs ``code`` there: a job without training."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return exec, (self.code,)
+
+
+@pytest.mark.skipif(not forks_jobs(gpus=0), reason="jobs are forked on Linux only")
+def test_the_starter_forks_each_job_and_reports_how_it_ended(tmp_path, monkeypatch):
+    """Each job a fork of the starter in a session of its own, its output in the sweep's pipes, its
+    exit code reported; when the starter dies its job dies with it, and the pool is told to start
+    fresh processes."""
+    monkeypatch.setattr(launcher, "JOB_IMPORTS", ())  # nothing to import: no torch for this test
+
+    def job(name: str, code: str) -> list[str]:
+        (tmp_path / name).write_bytes(pickle.dumps(RunsInTheJob(code)))
+        return [str(tmp_path / name), str(tmp_path / f"{name}.return"), "0", "[]"]
+
+    (tmp_path / "nothing").write_bytes(pickle.dumps(None))
+    starter = launcher._Starter(tmp_path / "nothing", dict(os.environ))
+    try:
+        hello = "import os; print('hello from', os.getpid(), flush=True); os._exit(7)"
+        said = starter.start(job("said", hello), forward=True)
+        assert said.wait(60) == 7 and said.stdout.read().decode() == f"hello from {said.pid}\n"
+        sleeper = starter.start(job("sleeper", "import time; time.sleep(60)"), forward=True)
+        assert sleeper.poll() is None and parent_of(sleeper.pid) == starter.process.pid
+        assert os.getsid(sleeper.pid) == sleeper.pid
+        starter.process.kill()
+        assert sleeper.wait(30) == -signal.SIGKILL
+        wait_for(lambda: not alive(sleeper.pid), 10, "the job to die with its starter")
+        assert starter.start(job("later", "pass"), forward=True) is None
+    finally:
+        starter.close()
+
+
+def test_jobs_are_forked_on_linux_without_cuda():
+    assert forks_jobs(gpus=0) == sys.platform.startswith("linux")
+    assert not forks_jobs(gpus=1)  # a process that forks must not have touched CUDA
 
 
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "two"])
@@ -87,6 +133,11 @@ def alive(pid: int) -> bool:
         return False
 
 
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def ctrl_c_stops() -> None:
     """SIGINT's default action, as in a terminal: a suite started in the background (`cmd &` in a
     script) passes SIGINT down as ignored, and Python then leaves it ignored."""
@@ -115,6 +166,16 @@ def test_a_killed_sweep_leaves_no_job_running_and_the_same_command_finishes_it(t
     try:
         jobs = wait_for(lambda: len(h := holders(root)) == at_once and h, 180, f"{at_once} jobs training")
         wait_for(lambda: len(list(root.glob("runs/*/history.csv"))) == at_once, 180, "an epoch of each")
+        # Each job in a session of its own; forked from one starter, itself started by the sweep.
+        parents = {parent_of(pid) for pid in jobs.values()}
+        assert all(os.getsid(pid) == pid for pid in jobs.values())
+        if forks_jobs(gpus=0) and at_once > 1:
+            (starter,) = parents
+            assert parent_of(starter) == proc.pid
+            assert "starter_main" in Path(f"/proc/{starter}/cmdline").read_text()
+            jobs["the starter"] = starter
+        elif at_once > 1:
+            assert parents == {proc.pid}
     finally:
         proc.kill()  # kill -9 of the sweep command: nothing of it can clean up
         out, err = proc.communicate()
