@@ -82,6 +82,22 @@ def test_the_starter_forks_each_job_and_reports_how_it_ended(tmp_path, monkeypat
         starter.close()
 
 
+def test_a_pool_whose_starter_fails_runs_its_jobs_as_fresh_processes(tmp_path, monkeypatch, capfd, caplog):
+    """The path of a machine with CUDA or without Linux too: each job a fresh interpreter, a child of
+    the sweep, its output forwarded marked with its number."""
+    monkeypatch.setattr(launcher, "JOB_IMPORTS", ("latentexp.no_such_module",))
+    (tmp_path / "job").write_bytes(pickle.dumps(RunsInTheJob(
+        "import os; print('job', os.getpid(), 'of', os.getppid(), flush=True); os._exit(0)")))
+    returns = launcher._Pool(tmp_path / "job", tmp_path, at_once=2, threads=1, fork=True).run(
+        [(0, ["a=1"]), (1, ["a=2"])])
+    assert [r.status.name for r in returns] == ["COMPLETED", "COMPLETED"]
+    said = capfd.readouterr().out.splitlines()
+    assert sorted(line.split()[0] for line in said) == ["#0", "#1"]
+    assert all(line.endswith(f"of {os.getpid()}") for line in said), said
+    assert "the process that forks the jobs has ended (exit 1); each job from now on starts as a fresh " \
+           "process" in caplog.text
+
+
 def test_jobs_are_forked_on_linux_without_cuda():
     assert forks_jobs(gpus=0) == sys.platform.startswith("linux")
     assert not forks_jobs(gpus=1)  # a process that forks must not have touched CUDA
