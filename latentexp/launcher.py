@@ -212,6 +212,9 @@ class _Pool:
                     pending.clear()
         except BaseException:
             self.stop(running)  # Ctrl-C, or anything else: no job outlives the sweep
+            if self.starter is not None:  # nor one it was forking just then
+                self.starter.close(kill=True)
+                self.starter = None
             raise
         finally:
             if self.starter is not None:
@@ -226,7 +229,7 @@ class _Pool:
         process = None
         if self.starter is not None:
             process = self.starter.start(arguments, self.forward)
-            if process is None:  # the starter has gone (its error is in the log): fresh processes
+            if process is None:  # the starter has gone (closed, its error in the log): fresh processes
                 self.starter = None
         if process is None:
             command = [sys.executable, "-c", "from latentexp.launcher import worker_main; worker_main()",
@@ -299,6 +302,10 @@ class _ForkedProcess:
         self.returncode: int | None = None
         self._exited = exited
 
+    def ended(self, code: int) -> None:
+        self.returncode = code
+        self._exited.set()
+
     def poll(self) -> int | None:
         return self.returncode if self._exited.is_set() else None
 
@@ -322,13 +329,14 @@ class _Starter:
                                         pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
         self.socket, self.lock = ours, threading.Lock()
-        self.jobs: dict[int, _ForkedProcess] = {}
+        self.jobs: dict[int, _ForkedProcess] = {}  # pid -> a job running
         self.started: dict[int, int] = {}  # request number -> pid
-        self.exits: dict[int, int] = {}  # pid -> exit code, for a job reported before it is known
+        self.exits: dict[int, int] = {}  # pid -> exit code, for a job reported before start() took it
         self.changed = threading.Condition(self.lock)
         self.gone = False
         self.requests = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         while True:
@@ -337,71 +345,81 @@ class _Starter:
             except OSError:
                 message = b""
             with self.changed:
-                if not message:  # the starter has gone, and its jobs with it
+                if not message:  # the starter has gone, and its running jobs with it
                     self.gone = True
                     for job in self.jobs.values():
-                        if job.returncode is None:
-                            job.returncode = -signal.SIGKILL
-                            job._exited.set()
+                        job.ended(-signal.SIGKILL)
+                    self.jobs.clear()
                     self.changed.notify_all()
                     return
                 kind, number, code = json.loads(message)
                 if kind == "started":
                     self.started[number] = code
-                elif code is not None:
+                elif number in self.jobs:  # forgotten once ended: a later job may get its pid
+                    self.jobs.pop(number).ended(code)
+                else:  # ended before start() took it
                     self.exits[number] = code
-                    if number in self.jobs:
-                        self.jobs[number].returncode = code
-                        self.jobs[number]._exited.set()
                 self.changed.notify_all()
 
     def start(self, arguments: list[str], forward: bool) -> _ForkedProcess | None:
         """Fork a job running worker_main on ``arguments``; None when the starter has gone."""
         pipes = [os.pipe(), os.pipe()] if forward else []
-        with self.changed:
-            number, self.requests = self.requests, self.requests + 1
-            try:
-                socket.send_fds(self.socket, [json.dumps([number, arguments]).encode()],
-                                [write for _, write in pipes])
-            except OSError:
-                self.gone = True
-            finally:
-                for _, write in pipes:
-                    os.close(write)
-            while number not in self.started and not self.gone:
-                self.changed.wait(1.0)
-                if self.process.poll() is not None:
+        try:
+            with self.changed:
+                number, self.requests = self.requests, self.requests + 1
+                try:
+                    socket.send_fds(self.socket, [json.dumps([number, arguments]).encode()],
+                                    [write for _, write in pipes])
+                except OSError:
                     self.gone = True
-            if number not in self.started:
-                for read, _ in pipes:
+                finally:
+                    for _, write in pipes:
+                        os.close(write)
+                while number not in self.started and not self.gone:  # its end of file sets gone
+                    self.changed.wait(1.0)
+                if number in self.started:
+                    pid = self.started.pop(number)
+                    outputs = [os.fdopen(read, "rb") for read, _ in pipes] or [None, None]
+                    pipes = []  # the files own them now
+                    job = _ForkedProcess(pid, *outputs, threading.Event())
+                    if pid in self.exits:
+                        job.ended(self.exits.pop(pid))
+                    elif self.gone:  # the starter ended after forking it: the job died with it
+                        job.ended(-signal.SIGKILL)
+                    else:
+                        self.jobs[pid] = job
+                    return job
+        except BaseException:  # Ctrl-C while it starts: the sweep stops, killing the starter
+            for read, _ in pipes:
+                with contextlib.suppress(OSError):
                     os.close(read)
-                try:  # its socket closes as it exits: its exit code follows
-                    code = self.process.wait(timeout=STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    code = self.process.wait()
-                log.warning("the process that forks the jobs has ended (exit %s); each job from now on "
-                            "starts as a fresh process", code)
-                return None
-            pid = self.started.pop(number)
-            outputs = [os.fdopen(read, "rb") for read, _ in pipes] or [None, None]
-            job = _ForkedProcess(pid, *outputs, threading.Event())
-            self.jobs[pid] = job
-            if pid in self.exits:
-                job.returncode = self.exits.pop(pid)
-                job._exited.set()
-            return job
+            raise
+        for read, _ in pipes:
+            os.close(read)
+        log.warning("the process that forks the jobs has ended (exit %s); each job from now on starts as a "
+                    "fresh process", self.close())
+        return None
 
-    def close(self) -> None:
-        """End the starter (a job still running, after a stop, dies with it)."""
+    def close(self, kill: bool = False) -> int | None:
+        """End the starter, killed at once with ``kill`` (a job it is forking then dies with it),
+        and return its exit code. Every wait is bounded."""
+        if kill:
+            with contextlib.suppress(OSError):
+                self.process.kill()
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
-        try:
-            self.process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        code = None
+        for last_try in (False, True):
+            try:
+                code = self.process.wait(timeout=STOP_GRACE_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if not last_try:
+                    self.process.kill()
+        if threading.current_thread() is not self.reader:
+            self.reader.join(STOP_GRACE_SECONDS)  # it ends at the socket's end of file
         self.socket.close()
+        return code
 
 
 def _signal(process: subprocess.Popen | _ForkedProcess, sig: int) -> None:
@@ -446,8 +464,8 @@ def starter_main() -> None:
     cloudpickle.loads(Path(common).read_bytes())  # imports what the task function and the config need
     starter = os.getpid()
     arguments = _serve(socket.socket(fileno=fd))
-    if arguments is None:
-        return
+    if arguments is None:  # the sweep closed the socket, or has gone: nothing to clean up
+        os._exit(0)
     # In the job: as `python -c ... worker_main()` would be started (Python reseeds `random` in a
     # forked process; numpy's global generator is seeded afresh here). Its parent is the starter:
     # were the starter gone already, worker_main sees another parent and ends the job.
@@ -459,19 +477,22 @@ def starter_main() -> None:
 
 
 def _serve(channel: socket.socket) -> list[str] | None:
-    """Fork a job for each request until the sweep closes the socket (None); in a forked job,
-    return its worker_main arguments."""
+    """Fork a job for each request until the sweep closes the socket or goes (None); in a forked
+    job, return its worker_main arguments."""
     running: set[int] = set()
     while True:
-        while running:  # report every job that has ended
-            pid, status = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
-            running.discard(pid)
-            channel.send(json.dumps(["exited", pid, os.waitstatus_to_exitcode(status)]).encode())
-        if not select.select([channel], [], [], POLL_SECONDS / 2)[0]:
-            continue
-        message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        try:
+            while running:  # report every job that has ended
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                running.discard(pid)
+                channel.send(json.dumps(["exited", pid, os.waitstatus_to_exitcode(status)]).encode())
+            if not select.select([channel], [], [], POLL_SECONDS / 2)[0]:
+                continue
+            message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 2)
+        except OSError:  # the sweep has gone
+            return None
         if not message:
             return None
         number, arguments = json.loads(message)
@@ -496,7 +517,10 @@ def _serve(channel: socket.socket) -> list[str] | None:
         for fd in fds:
             os.close(fd)
         running.add(pid)
-        channel.send(json.dumps(["started", number, pid]).encode())
+        try:
+            channel.send(json.dumps(["started", number, pid]).encode())
+        except OSError:  # the sweep has gone: so does this process, and the job with it
+            return None
 
 
 def worker_main() -> None:

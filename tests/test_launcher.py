@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,34 @@ def test_the_starter_forks_each_job_and_reports_how_it_ended(tmp_path, monkeypat
         assert sleeper.wait(30) == -signal.SIGKILL
         wait_for(lambda: not alive(sleeper.pid), 10, "the job to die with its starter")
         assert starter.start(job("later", "pass"), forward=True) is None
+    finally:
+        starter.close()
+
+
+@pytest.mark.skipif(not forks_jobs(gpus=0), reason="jobs are forked on Linux only")
+def test_a_job_whose_starter_dies_as_it_reports_the_fork_ends_as_killed(tmp_path, monkeypatch):
+    """The starter dies between reporting a job and the sweep taking it (forced here: the sweep's
+    thread, woken by the report, kills the starter and sleeps before it takes the lock again); the
+    job died with the starter, and the sweep must see it ended rather than wait for it forever."""
+    monkeypatch.setattr(launcher, "JOB_IMPORTS", ())
+    (tmp_path / "nothing").write_bytes(pickle.dumps(None))
+    (tmp_path / "job").write_bytes(pickle.dumps(RunsInTheJob("import time; time.sleep(60)")))
+    starter = launcher._Starter(tmp_path / "nothing", dict(os.environ))
+
+    class LateWaker(threading.Condition):
+        def wait(self, timeout=None):
+            woken = super().wait(timeout)
+            self.release()
+            starter.process.kill()
+            starter.reader.join(10)  # the reader has seen the end of the socket
+            self.acquire()
+            return woken
+
+    starter.changed = LateWaker(starter.lock)
+    try:
+        job = starter.start([str(tmp_path / "job"), str(tmp_path / "return"), "0", "[]"], forward=True)
+        assert job is not None and job.wait(10) == -signal.SIGKILL
+        wait_for(lambda: not alive(job.pid), 10, "the job to die with its starter")
     finally:
         starter.close()
 
