@@ -496,8 +496,9 @@ def _serve(channel: socket.socket) -> list[str] | None:
         if not message:
             return None
         number, arguments = json.loads(message)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice (None: closed)
+            if stream is not None:
+                stream.flush()
         ready, ready_write = os.pipe()
         pid = os.fork()
         if pid == 0:
