@@ -96,10 +96,11 @@ def test_a_job_whose_starter_dies_as_it_reports_the_fork_ends_as_killed(tmp_path
     class LateWaker(threading.Condition):
         def wait(self, timeout=None):
             woken = super().wait(timeout)
-            self.release()
-            starter.process.kill()
-            starter.reader.join(10)  # the reader has seen the end of the socket
-            self.acquire()
+            if starter.started:  # the fork is reported (not a timeout while the starter starts)
+                self.release()
+                starter.process.kill()
+                starter.reader.join(10)  # the reader has seen the end of the socket
+                self.acquire()
             return woken
 
     starter.changed = LateWaker(starter.lock)
