@@ -186,7 +186,7 @@ def _run_here(launcher, index: int, overrides: list[str], threads: int):
 
 class _Pool:
     def __init__(self, common: Path, scratch: Path, at_once: int, threads: int, fork: bool):
-        self.common, self.scratch, self.at_once, self.threads = common, scratch, at_once, threads
+        self.common, self.scratch, self.at_once = common, scratch, at_once
         self.forward = at_once > 1  # one job alone keeps the terminal (and its progress bars)
         self.lock = threading.Lock()
         self.env = {**os.environ, THREADS_ENV: str(threads), **dict.fromkeys(THREADS_VARIABLES, str(threads))}
@@ -297,10 +297,10 @@ class _Pool:
 class _ForkedProcess:
     """A job forked by the starter, seen as a Popen: its pid, its pipes, its exit code."""
 
-    def __init__(self, pid: int, stdout: IO[bytes] | None, stderr: IO[bytes] | None, exited: threading.Event):
+    def __init__(self, pid: int, stdout: IO[bytes] | None, stderr: IO[bytes] | None):
         self.pid, self.stdout, self.stderr = pid, stdout, stderr
         self.returncode: int | None = None
-        self._exited = exited
+        self._exited = threading.Event()
 
     def ended(self, code: int) -> None:
         self.returncode = code
@@ -381,7 +381,7 @@ class _Starter:
                     pid = self.started.pop(number)
                     outputs = [os.fdopen(read, "rb") for read, _ in pipes] or [None, None]
                     pipes = []  # the files own them now
-                    job = _ForkedProcess(pid, *outputs, threading.Event())
+                    job = _ForkedProcess(pid, *outputs)
                     if pid in self.exits:
                         job.ended(self.exits.pop(pid))
                     elif self.gone:  # the starter ended after forking it: the job died with it
@@ -389,13 +389,9 @@ class _Starter:
                     else:
                         self.jobs[pid] = job
                     return job
-        except BaseException:  # Ctrl-C while it starts: the sweep stops, killing the starter
+        finally:  # read ends no job took (the starter gone, or Ctrl-C while it starts)
             for read, _ in pipes:
-                with contextlib.suppress(OSError):
-                    os.close(read)
-            raise
-        for read, _ in pipes:
-            os.close(read)
+                os.close(read)
         log.warning("the process that forks the jobs has ended (exit %s); each job from now on starts as a "
                     "fresh process", self.close())
         return None

@@ -55,30 +55,32 @@ class RunsInTheJob:
         return exec, (self.code,)
 
 
+def job_running(path: Path, code: str) -> list[str]:
+    """worker_main's arguments for a job whose common file ``path`` runs ``code``."""
+    path.write_bytes(pickle.dumps(RunsInTheJob(code)))
+    return [str(path), f"{path}.return", "0", "[]"]
+
+
 @pytest.mark.skipif(not forks_jobs(gpus=0), reason="jobs are forked on Linux only")
 def test_the_starter_forks_each_job_and_reports_how_it_ended(tmp_path, monkeypatch):
     """Each job a fork of the starter in a session of its own, its output in the sweep's pipes, its
     exit code reported; when the starter dies its job dies with it, and the pool is told to start
     fresh processes."""
     monkeypatch.setattr(launcher, "JOB_IMPORTS", ())  # nothing to import: no torch for this test
-
-    def job(name: str, code: str) -> list[str]:
-        (tmp_path / name).write_bytes(pickle.dumps(RunsInTheJob(code)))
-        return [str(tmp_path / name), str(tmp_path / f"{name}.return"), "0", "[]"]
-
     (tmp_path / "nothing").write_bytes(pickle.dumps(None))
     starter = launcher._Starter(tmp_path / "nothing", dict(os.environ))
     try:
         hello = "import os; print('hello from', os.getpid(), flush=True); os._exit(7)"
-        said = starter.start(job("said", hello), forward=True)
+        said = starter.start(job_running(tmp_path / "said", hello), forward=True)
         assert said.wait(60) == 7 and said.stdout.read().decode() == f"hello from {said.pid}\n"
-        sleeper = starter.start(job("sleeper", "import time; time.sleep(60)"), forward=True)
+        sleep = "import time; time.sleep(60)"
+        sleeper = starter.start(job_running(tmp_path / "sleeper", sleep), forward=True)
         assert sleeper.poll() is None and parent_of(sleeper.pid) == starter.process.pid
         assert os.getsid(sleeper.pid) == sleeper.pid
         starter.process.kill()
         assert sleeper.wait(30) == -signal.SIGKILL
         wait_for(lambda: not alive(sleeper.pid), 10, "the job to die with its starter")
-        assert starter.start(job("later", "pass"), forward=True) is None
+        assert starter.start(job_running(tmp_path / "later", "pass"), forward=True) is None
     finally:
         starter.close()
 
@@ -90,7 +92,7 @@ def test_a_job_whose_starter_dies_as_it_reports_the_fork_ends_as_killed(tmp_path
     job died with the starter, and the sweep must see it ended rather than wait for it forever."""
     monkeypatch.setattr(launcher, "JOB_IMPORTS", ())
     (tmp_path / "nothing").write_bytes(pickle.dumps(None))
-    (tmp_path / "job").write_bytes(pickle.dumps(RunsInTheJob("import time; time.sleep(60)")))
+    sleeper = job_running(tmp_path / "job", "import time; time.sleep(60)")
     starter = launcher._Starter(tmp_path / "nothing", dict(os.environ))
 
     class LateWaker(threading.Condition):
@@ -105,7 +107,7 @@ def test_a_job_whose_starter_dies_as_it_reports_the_fork_ends_as_killed(tmp_path
 
     starter.changed = LateWaker(starter.lock)
     try:
-        job = starter.start([str(tmp_path / "job"), str(tmp_path / "return"), "0", "[]"], forward=True)
+        job = starter.start(sleeper, forward=True)
         assert job is not None and job.wait(10) == -signal.SIGKILL
         wait_for(lambda: not alive(job.pid), 10, "the job to die with its starter")
     finally:
@@ -116,8 +118,8 @@ def test_a_pool_whose_starter_fails_runs_its_jobs_as_fresh_processes(tmp_path, m
     """The path of a machine with CUDA or without Linux too: each job a fresh interpreter, a child of
     the sweep, its output forwarded marked with its number."""
     monkeypatch.setattr(launcher, "JOB_IMPORTS", ("latentexp.no_such_module",))
-    (tmp_path / "job").write_bytes(pickle.dumps(RunsInTheJob(
-        "import os; print('job', os.getpid(), 'of', os.getppid(), flush=True); os._exit(0)")))
+    job_running(tmp_path / "job", "import os; print('job', os.getpid(), 'of', os.getppid(), flush=True); "
+                                  "os._exit(0)")
     returns = launcher._Pool(tmp_path / "job", tmp_path, at_once=2, threads=1, fork=True).run(
         [(0, ["a=1"]), (1, ["a=2"])])
     assert [r.status.name for r in returns] == ["COMPLETED", "COMPLETED"]
