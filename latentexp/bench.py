@@ -30,6 +30,7 @@ from latentexp.losses import loss_names
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
 from latentexp.models import build_model
+from latentexp.roofline import against_limit, limits, step_flops
 from latentexp.runtime import (
     autocast_dtype,
     configure_backends,
@@ -62,6 +63,7 @@ SETUPS = {
     "resnet50": Setup(3, (32, 32), 100, 45000, 5000, "cifar100"),
 }
 DEFAULT_LOSSES = ("ce", "magnet", "latent_boost")
+AMP_OFF = "ce (trainer.amp=false)"  # the float32 trainer the roofline times beside a bf16 default
 LAMBDA = 0.75
 
 
@@ -107,15 +109,19 @@ def make_trainer(
     compile_model: bool = False,
     diagnostics: bool = True,
     fp32: bool = False,
+    amp: bool = True,
 ) -> Trainer:
     """Our trainer at its defaults, or (``fp32``) with ``trainer.amp=false
-    trainer.channels_last=false``: float32 in the NCHW layout, the comparison for the defaults."""
+    trainer.channels_last=false``: float32 in the NCHW layout, the comparison for the defaults;
+    ``amp=False``: float32 in the default layout (``trainer.amp=false``, as the committed protocol
+    runs train)."""
     cfg = compose([f"model={model_name}", f"loss={loss_name}", f"lambda={LAMBDA}", "seed=0",
                    "trainer.max_epochs=1000000", f"trainer.batch_size={batch_size}",
                    "trainer.early_stopping_patience=null", "trainer.progress=false",
                    f"trainer.compile={str(compile_model).lower()}"]
                   + ([] if diagnostics else ["trainer.gradient_diagnostics_every=0"])
-                  + (["trainer.amp=false", "trainer.channels_last=false"] if fp32 else []))
+                  + (["trainer.amp=false", "trainer.channels_last=false"] if fp32 else [])
+                  + ([] if amp or fp32 else ["trainer.amp=false"]))
     if fp32:
         data = dataclasses.replace(data, channels_last=False)  # the same tensors, batches left NCHW
     return build_trainer(RunSpec.from_config(cfg, resolve_data=False), data, device)  # synthetic data
@@ -148,7 +154,7 @@ def minimal_loop(
     x_all = data.normalize(data.train_x)  # float, on the device, once
     y_all = data.train_y
     model = model.to(memory_format=torch.channels_last)  # as x_all is, like the trainer's defaults
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as the trainer builds it
     dtype = autocast_dtype(device, amp=True)
     generator = torch.Generator(device=device).manual_seed(0)
     forward = torch.compile(model) if compile_model else model
@@ -179,7 +185,8 @@ def bench(
     compile_model: bool = False,
     vs_fp32: bool = False,
 ) -> dict:
-    results, evaluation, pca = [], [], []
+    results, evaluation, pca, roofline = [], [], [], []
+    limit = limits(device, quick=steps < 10)
     for model_name in models:
         setup = SETUPS[model_name]
         data = synthetic_data(setup, steps * batch_size, test_samples, device)
@@ -201,9 +208,12 @@ def bench(
                                            fp32=True)
             for loss in trainers
         } if vs_fp32 else {}
+        # Cross-entropy in float32 too where the default is bf16: the precision of the protocol runs.
+        amp_off = {AMP_OFF: make_trainer(model_name, "ce", data, device, batch_size, compile_model, amp=False)
+                   } if trainers["ce"].precision == "bf16" else {}
         minimal = minimal_loop(model_name, data, device, batch_size, compile_model)
         runners = {
-            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe, **in_fp32}.items()},
+            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe, **in_fp32, **amp_off}.items()},
             "minimal": minimal,
         }
         for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
@@ -218,6 +228,15 @@ def bench(
         pca.append(_pca_timing(model_name, trainers["ce"], device, batch_size))
         # A paper-sized epoch: its training steps plus one evaluation of the validation split.
         val_seconds = setup.val_samples * evaluation[-1]["predict_seconds"] / test_samples
+        flops = step_flops(model_name, setup.channels, setup.size, setup.classes)
+        for name, trainer in {"ce": trainers["ce"], **amp_off}.items():
+            predict_s = _predict_seconds(trainer, device, test_samples) if name == AMP_OFF else \
+                evaluation[-1]["predict_seconds"]
+            epoch = setup.train_samples * median[name] / samples + setup.val_samples * predict_s / test_samples
+            rates = limit["bf16" if trainer.precision == "bf16" else "fp32"]
+            roofline.append({"model": model_name, "loss": "ce", "precision": trainer.precision, **flops,
+                             **against_limit(flops, rates["limit_gflops"], setup.train_samples,
+                                             setup.val_samples, samples / median[name], epoch)})
         for loss in losses:
             results.append(
                 {
@@ -250,6 +269,8 @@ def bench(
         "device": device_name(device),
         "versions": versions(),
         "lambda": LAMBDA,
+        "limits": limit,
+        "roofline": roofline,
         "results": results,
         "evaluation": evaluation,
         "pca": pca,
@@ -284,6 +305,12 @@ def paper_costs(results: list[dict]) -> list[dict]:
                           "device_hours": epochs * sum(per_run) / 3600,
                           "losses_timed_as_ce": sorted(set(runs.values()) - set(rows))})
     return costs
+
+
+def _predict_seconds(trainer: Trainer, device: torch.device, test_samples: int) -> float:
+    """Median seconds of predicting the test split (after one warm-up call)."""
+    trainer.predict("test")
+    return statistics.median(timed(device, lambda: trainer.predict("test")) for _ in range(3))
 
 
 def _evaluation(model_name: str, trainer: Trainer, device: torch.device, test_samples: int) -> dict:
@@ -343,6 +370,8 @@ def format_table(report: dict) -> str:
     lines = [
         f"device: {report['device']}, the model in {precision}",
         "",
+        *_roofline_lines(report),
+        "",
         f"{'model':10s} {'loss':14s} {'trainer/s':>11s} {'minimal/s':>11s} {'trainer/min':>12s} "
         f"{'step/ce':>8s} {'diag/off':>9s} {'probe %':>8s} {'epoch s':>8s} {'vs fp32':>8s}",
     ]
@@ -381,6 +410,22 @@ def format_table(report: dict) -> str:
         "trainer.amp=false trainer.channels_last=false over the default one.",
     ]
     return "\n".join(lines)
+
+
+def _roofline_lines(report: dict) -> list[str]:
+    limit = report["limits"]
+    rates = ", ".join(f"{p} {r['limit_gflops']:.0f} GFLOP/s (matmul {r['matmul_gflops']:.0f}, 3x3 conv "
+                      f"{r['conv_gflops']:.0f})" for p, r in limit.items() if p != "threads")
+    lines = [f"the limit on {limit['threads']} thread(s), the faster dense kernel: {rates}",
+             f"{'model':10s} {'precision':9s} {'MFLOP/sample':>12s} {'samples/s':>10s} {'GFLOP/s':>8s} "
+             f"{'epoch s':>8s} {'at limit':>9s} {'x limit':>8s}"]
+    lines += [f"{r['model']:10s} {r['precision']:9s} {r['train_flops_per_sample'] / 1e6:12.1f} "
+              f"{r['samples_per_s']:10.0f} {r['gflops']:8.1f} {r['epoch_seconds']:8.2f} "
+              f"{r['limit_epoch_seconds']:9.2f} {r['times_limit']:8.2f}" for r in report["roofline"]]
+    lines.append("(cross-entropy's training step; MFLOP/sample counted by torch.utils.flop_counter; epoch s: "
+                 "a paper-sized epoch with its validation pass, extrapolated; at limit: its FLOPs at the limit rate; "
+                 "x limit: their ratio)")
+    return lines
 
 
 def _ratio(value: float | None) -> str:

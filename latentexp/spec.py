@@ -35,8 +35,10 @@ from latentexp.rundir import RunDir
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
 # so that a new version never reuses, resumes or averages in a run of an older one.
 # 4: the data's fingerprint and the user's code in the identity; 5: datasets are _target_ nodes
-# (latentexp.data.datasets), a pretrained weights file is fingerprinted like the data
-FORMAT_VERSION = 5
+# (latentexp.data.datasets), a pretrained weights file is fingerprinted like the data; 6: the CPU
+# training step draws dropout masks from random bytes and steps Adam fused (docs/speed.md), and the
+# new keys trainer.test_checkpoint and the CNN's model.latent (docs/models.md)
+FORMAT_VERSION = 6
 
 BASELINE_LOSS = "ce"
 RUN_NAME_MAX = 255  # bytes in a directory name (Linux's NAME_MAX)

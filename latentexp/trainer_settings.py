@@ -43,6 +43,9 @@ class TrainerSettings:
     compile: bool = _flag()
     progress: Union[bool, str] = _setting(  # noqa: UP007 - auto: bars when stderr is a terminal
         "auto, true or false", lambda v: v == "auto" or isinstance(v, bool))
+    test_checkpoint: str = _setting(  # the weights the test evaluates
+        "best (the best validation epoch's weights) or last (the last epoch's)",
+        lambda v: v in ("best", "last"))
     gradient_diagnostics_every: int = _setting(  # probe every n-th batch (train/diagnostics.py); 0: off
         "a non-negative integer (0 turns the gradient diagnostics off)", lambda v: is_int(v) and v >= 0)
 

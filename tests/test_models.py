@@ -49,3 +49,34 @@ def test_unknown_model_lists_valid_choices():
         build_model("vgg19", 3, (32, 32), 10)
     with pytest.raises(ConfigError, match="Bad parameters for model 'cnn'"):
         build_model("cnn", 1, (28, 28), 10, widht=3)
+
+
+@pytest.mark.parametrize("latent,pooling", [("global_max", torch.nn.AdaptiveMaxPool2d),
+                                            ("global_avg", torch.nn.AdaptiveAvgPool2d)])
+def test_the_paper_cnns_pooled_latent_is_its_flattened_conv_output(latent, pooling):
+    """The literal reading of Appendix A.1: the 64-d latent is the flattened conv map pooled to
+    1x1, and a linear layer with ReLU sits between it and the classifier."""
+    model = build_model("cnn", 1, (28, 28), 10, latent=latent).eval()
+    x = torch.randn(5, 1, 28, 28)
+    out = model(x)
+    conv_map = model.features[:8](x)  # the two conv blocks: (5, 64, 7, 7)
+    expected = conv_map.amax((2, 3)) if latent == "global_max" else conv_map.mean((2, 3))
+    torch.testing.assert_close(out.features["latent"], expected)
+    assert isinstance(model.features[8], pooling) and model.feature_dims == {"latent": 64, "penultimate": 64}
+    torch.testing.assert_close(out.features["penultimate"], torch.relu(model.embed[0](expected)))
+    torch.testing.assert_close(out.logits, model.classifier(out.features["penultimate"]))
+    wide = build_model("cnn", 1, (28, 28), 10, latent=latent, latent_dim=32)
+    assert wide.feature_dims == {"latent": 64, "penultimate": 32}
+
+
+def test_the_paper_cnns_default_latent_is_the_dense_layer():
+    model = build_model("cnn", 1, (28, 28), 10).eval()
+    out = model(torch.randn(2, 1, 28, 28))
+    assert out.features["latent"] is out.features["penultimate"] and model.latent == "dense"
+
+
+def test_an_unknown_cnn_latent_is_refused_before_any_work(compose_cfg):
+    from latentexp.validation import validate_config
+
+    with pytest.raises(ConfigError, match="model.latent='flat' is not a reading.*dense, global_max, global_avg"):
+        validate_config(compose_cfg("model.latent=flat"))

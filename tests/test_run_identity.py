@@ -131,24 +131,25 @@ def test_result_json_records_the_fingerprint(compose_cfg, real_and_altered):
     assert stored["spec"]["identity"]["data"].startswith("sha256:")
 
 
-# The protocol study's 15 jobs on the real Fashion-MNIST files, in today's run format (5), recorded
-# before the refactoring that composed each job once: their data fingerprints are in these names.
+# The protocol study's 15 jobs on the real Fashion-MNIST files, in today's run format (6; recorded
+# in format 5 before the refactoring that composed each job once): their data fingerprints are in
+# these names.
 PROTOCOL_RUNS = [
-    "fashion_mnist-cnn-ce-lam0-seed0-ce015e02dd",
-    "fashion_mnist-cnn-magnet-lam0.75-seed0-b6e468af2e",
-    "fashion_mnist-cnn-latent_boost-lam0.75-seed0-5c5f11aa40",
-    "fashion_mnist-cnn-ce-lam0-seed1-8de2b7ad65",
-    "fashion_mnist-cnn-magnet-lam0.75-seed1-3f6c392194",
-    "fashion_mnist-cnn-latent_boost-lam0.75-seed1-81a77d7c1a",
-    "fashion_mnist-cnn-ce-lam0-seed2-bf07bfe1d1",
-    "fashion_mnist-cnn-magnet-lam0.75-seed2-81c8d49895",
-    "fashion_mnist-cnn-latent_boost-lam0.75-seed2-3227e8ffb0",
-    "fashion_mnist-cnn-ce-lam0-seed3-b9ddb8f450",
-    "fashion_mnist-cnn-magnet-lam0.75-seed3-517c33372d",
-    "fashion_mnist-cnn-latent_boost-lam0.75-seed3-bd950296c5",
-    "fashion_mnist-cnn-ce-lam0-seed4-a539c0c7ad",
-    "fashion_mnist-cnn-magnet-lam0.75-seed4-b23b417cfd",
-    "fashion_mnist-cnn-latent_boost-lam0.75-seed4-628faf211d",
+    "fashion_mnist-cnn-ce-lam0-seed0-de7cd154b3",
+    "fashion_mnist-cnn-magnet-lam0.75-seed0-7e96a2cac2",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed0-56fd45a99f",
+    "fashion_mnist-cnn-ce-lam0-seed1-e6ae4ed7d8",
+    "fashion_mnist-cnn-magnet-lam0.75-seed1-9b9baf4be5",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed1-573bdb63e5",
+    "fashion_mnist-cnn-ce-lam0-seed2-5779cdfec0",
+    "fashion_mnist-cnn-magnet-lam0.75-seed2-0ee3192ab0",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed2-faa7fff623",
+    "fashion_mnist-cnn-ce-lam0-seed3-a9d168fa11",
+    "fashion_mnist-cnn-magnet-lam0.75-seed3-8c79bc2458",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed3-dc41e57a7f",
+    "fashion_mnist-cnn-ce-lam0-seed4-9f4e5d562f",
+    "fashion_mnist-cnn-magnet-lam0.75-seed4-25d464d9e7",
+    "fashion_mnist-cnn-latent_boost-lam0.75-seed4-cce0cf8a4a",
 ]
 
 

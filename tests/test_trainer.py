@@ -40,6 +40,22 @@ def test_trainer_learns_and_keeps_the_best_weights():
     assert trainer.accuracy("val") == pytest.approx(trainer.stopper.best)
 
 
+def test_the_test_evaluates_the_last_epochs_weights_when_asked(compose_cfg):
+    """trainer.test_checkpoint=last tests the weights training ended with, best those of the best
+    validation epoch; result.json says which epoch was tested."""
+    tiny = ("trainer.max_epochs=3", "dataset.limit_train=300", "trainer.batch_size=64", "optimizer.lr=0.02",
+            "loss=ce", "lambda=0")
+    best = run(compose_cfg(*tiny))
+    last = run(compose_cfg(*tiny, "trainer.test_checkpoint=last"))
+    assert best["spec"]["name"] != last["spec"]["name"]  # another run, trained the same way
+    assert last["tested_epoch"] == last["epochs_run"] == 3 and best["tested_epoch"] == best["best_epoch"]
+    trainer = make_trainer(synthetic_data(n=200), "trainer.test_checkpoint=last", max_epochs=2)
+    trainer.fit()
+    weights = trainer.weights()
+    trainer.restore_tested()  # nothing to restore: the last epoch's weights stay
+    assert all(torch.equal(v, weights["model"][k]) for k, v in trainer.model.state_dict().items())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("loss,lam", [("latent_boost", 0.75), ("magnet", 0.5), ("ce", 0.0)])
 def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path, monkeypatch, loss, lam):

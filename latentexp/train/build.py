@@ -19,13 +19,16 @@ from latentexp.train.trainer import Trainer
 from latentexp.trainer_settings import TrainerSettings
 
 
-def fused_on_cuda(node, device: torch.device) -> dict:
-    """``fused=True`` (one kernel per step) on CUDA for an optimizer class that takes it, unless the
-    config chose its own implementation (fused, foreach or differentiable): never overrides it."""
+def fused_where_supported(node, device: torch.device) -> dict:
+    """``fused=True`` (one kernel per step instead of a dozen per parameter) for an optimizer class
+    that takes it on this device (CUDA, and the CPU since PyTorch 2.4: 3x cheaper Adam steps there,
+    docs/speed.md), unless the config chose its own implementation (fused, foreach or
+    differentiable): never overrides it."""
     chosen = any(node.get(key) is not None and node.get(key) is not False
                  for key in ("fused", "foreach", "differentiable"))
     takes = "fused" in inspect.signature(target_class(node)).parameters
-    return {"fused": True} if device.type == "cuda" and takes and not chosen else {}
+    on_device = device.type in ("cuda", "cpu")  # the CPU's kernels came with PyTorch 2.4 (pyproject)
+    return {"fused": True} if on_device and takes and not chosen else {}
 
 
 def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
@@ -45,7 +48,7 @@ def build_trainer(spec: RunSpec, data: DeviceData, device: torch.device,
                                   classifier=model.classifier).to(device)
     # A head loss owns parameters (class weights, signatures): optimise them too.
     params = [*model.parameters(), *loss.parameters()]
-    optimizer = instantiate(config["optimizer"], params, **fused_on_cuda(config["optimizer"], device))
+    optimizer = instantiate(config["optimizer"], params, **fused_where_supported(config["optimizer"], device))
     scheduler = instantiate(config["lr_scheduler"], optimizer)
     return Trainer(model, loss, optimizer, scheduler, data, settings, spec.eq11_lambda, spec.seed, device,
                    identity=spec.hash, files=files)

@@ -138,7 +138,7 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
         return result
 
     trainer.save_history()  # whole again if a kill fell between the last checkpoint and its history
-    trainer.restore_best()
+    trainer.restore_tested()
     eval_start = time.perf_counter()
     with _out_of_memory_as_advice(config, "evaluation"):
         pred, labels, latents = trainer.predict("test", with_latents=True)
@@ -156,6 +156,7 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
         "test_macro_f1": test["macro_f1"],
         "val_accuracy_best": trainer.stopper.best,
         "best_epoch": trainer.stopper.best_epoch + 1,
+        "tested_epoch": trainer.tested_epoch,
         "epochs_run": trainer.epoch,
         "stopped_early": trainer.stopped_early,
         "epoch_seconds_mean": float(np.mean(seconds)),
@@ -171,17 +172,18 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
     }
     files.write_result(result)  # written last: its presence marks the run as done
     trainer.trackers.finish(result)
-    log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (best epoch %d of %d)",
-             result["test_accuracy"], result["test_micro_f1"], sil, result["best_epoch"],
-             result["epochs_run"])
+    log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (%s epoch %d of %d)",
+             result["test_accuracy"], result["test_micro_f1"], sil, trainer.settings.test_checkpoint,
+             result["tested_epoch"], result["epochs_run"])
     log.info("result written to %s; `latentexp report %s` makes the tables", files.result_file,
              files.path.parent.parent)
     return result
 
 
 def _rewrite_latents(spec: RunSpec, trainer: Trainer, result: dict) -> dict:
-    """Rewrite a finished run's missing or unreadable test latents from the best weights in its
-    checkpoint; the result itself stays as it is (the predictions are checked against it)."""
+    """Rewrite a finished run's missing or unreadable test latents from the tested weights in its
+    checkpoint (the best epoch's, or the last's); the result itself stays as it is (the predictions
+    are checked against it)."""
     files = spec.files
     trained_in = result.get("precision")
     if trained_in is not None and trained_in != trainer.precision:
@@ -192,7 +194,7 @@ def _rewrite_latents(spec: RunSpec, trainer: Trainer, result: dict) -> dict:
     if not trainer.resume():
         raise DataError(f"{files.latents} is missing or unreadable and {files.checkpoint} cannot rebuild it; "
                         f"delete {files.path} and run the same command to train the run again.")
-    trainer.restore_best()
+    trainer.restore_tested()
     with _out_of_memory_as_advice(spec.config, "evaluation"):
         pred, labels, latents = trainer.predict("test", with_latents=True)
     accuracy = classification_metrics(labels, pred)["accuracy"]
@@ -201,7 +203,7 @@ def _rewrite_latents(spec: RunSpec, trainer: Trainer, result: dict) -> dict:
                     "device or library version?); the latents are written anyway", accuracy,
                     result["test_accuracy"])
     files.save_latents(latents, labels, pred)
-    log.info("rewrote %s from the best weights in %s", files.latents, files.checkpoint)
+    log.info("rewrote %s from the tested weights in %s", files.latents, files.checkpoint)
     return result
 
 

@@ -224,6 +224,17 @@ class Trainer:
         return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
                 "loss": {k: v.detach().clone() for k, v in self.loss.state_dict().items()}}
 
+    def restore_tested(self) -> None:
+        """The weights the test evaluates (trainer.test_checkpoint): the best validation epoch's,
+        or, for ``last``, those the last epoch left (nothing to restore)."""
+        if self.settings.test_checkpoint == "best":
+            self.restore_best()
+
+    @property
+    def tested_epoch(self) -> int:
+        """The epoch (from 1) whose weights the test evaluates."""
+        return self.stopper.best_epoch + 1 if self.settings.test_checkpoint == "best" else self.epoch
+
     def restore_best(self) -> None:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state["model"])
