@@ -213,7 +213,8 @@ def bench(
                    } if trainers["ce"].precision == "bf16" else {}
         minimal = minimal_loop(model_name, data, device, batch_size, compile_model)
         runners = {
-            **{name: _one_epoch(t) for name, t in {**trainers, **without_probe, **in_fp32, **amp_off}.items()},
+            **{name: _one_epoch(t)
+               for name, t in {**trainers, **without_probe, **in_fp32, **amp_off}.items()},
             "minimal": minimal,
         }
         for run in runners.values():  # warm-up: allocator, cuDNN autotuning, compilation
@@ -232,7 +233,8 @@ def bench(
         for name, trainer in {"ce": trainers["ce"], **amp_off}.items():
             predict_s = _predict_seconds(trainer, device, test_samples) if name == AMP_OFF else \
                 evaluation[-1]["predict_seconds"]
-            epoch = setup.train_samples * median[name] / samples + setup.val_samples * predict_s / test_samples
+            epoch = (setup.train_samples * median[name] / samples
+                     + setup.val_samples * predict_s / test_samples)
             rates = limit["bf16" if trainer.precision == "bf16" else "fp32"]
             roofline.append({"model": model_name, "loss": "ce", "precision": trainer.precision, **flops,
                              **against_limit(flops, rates["limit_gflops"], setup.train_samples,
@@ -422,9 +424,9 @@ def _roofline_lines(report: dict) -> list[str]:
     lines += [f"{r['model']:10s} {r['precision']:9s} {r['train_flops_per_sample'] / 1e6:12.1f} "
               f"{r['samples_per_s']:10.0f} {r['gflops']:8.1f} {r['epoch_seconds']:8.2f} "
               f"{r['limit_epoch_seconds']:9.2f} {r['times_limit']:8.2f}" for r in report["roofline"]]
-    lines.append("(cross-entropy's training step; MFLOP/sample counted by torch.utils.flop_counter; epoch s: "
-                 "a paper-sized epoch with its validation pass, extrapolated; at limit: its FLOPs at the limit rate; "
-                 "x limit: their ratio)")
+    lines.append("(cross-entropy's training step; MFLOP/sample counted by torch.utils.flop_counter; epoch "
+                 "s: a paper-sized epoch with its validation pass, extrapolated; at limit: its FLOPs at the "
+                 "limit rate; x limit: their ratio)")
     return lines
 
 

@@ -46,7 +46,8 @@ def kernel_rates(device: torch.device, dtype: torch.dtype, repeats: int = 5, qui
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     matmul = 2 * n**3 / _timed(device, lambda: a @ b, repeats) / 1e9
-    batch, channels, size = (8, 64, 14) if quick else ((256, 256, 28) if device.type == "cuda" else (64, 128, 28))
+    full = (256, 256, 28) if device.type == "cuda" else (64, 128, 28)
+    batch, channels, size = (8, 64, 14) if quick else full
     x = torch.randn(batch, channels, size, size, device=device).to(dtype)
     w = torch.randn(channels, channels, 3, 3, device=device).to(dtype)
     x, w = (t.contiguous(memory_format=torch.channels_last) for t in (x, w))
@@ -77,7 +78,8 @@ def step_flops(model_name: str, channels: int, size: tuple[int, int], classes: i
     model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)
-    return {"train_flops_per_sample": train / batch, "eval_flops_per_sample": counter.get_total_flops() / batch}
+    evaluation = counter.get_total_flops()
+    return {"train_flops_per_sample": train / batch, "eval_flops_per_sample": evaluation / batch}
 
 
 def against_limit(flops: dict, limit_gflops: float, train_samples: int, val_samples: int,

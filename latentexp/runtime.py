@@ -219,8 +219,9 @@ def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
     except OSError:
         pass
     name = fields.get("model name") or platform.processor() or platform.machine()
-    numbers = ", ".join(f"{label} {fields[key]}" for key, label in (("cpu family", "family"), ("model", "model"))
-                        if key in fields)
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in fields.get("flags", "").split()]
+    numbers = ", ".join(f"{label} {fields[key]}"
+                        for key, label in (("cpu family", "family"), ("model", "model")) if key in fields)
+    has = fields.get("flags", "").split()
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in has]
     extra = "; ".join(part for part in (numbers, " ".join(flags)) if part)
     return f"{name} ({extra})" if extra else name

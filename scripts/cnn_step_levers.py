@@ -76,7 +76,8 @@ def time_steps(levers: set[str], steps: int) -> dict:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(8, 128, 1, 28, 28, generator=gen).contiguous()
     y = torch.randint(0, 10, (8, 128), generator=gen)
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if "bf16" in levers else contextlib.nullcontext
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in levers else contextlib.nullcontext()
 
     def step(i):
         with autocast():
@@ -102,7 +103,8 @@ def time_eval(batch: int) -> dict:
 
     model, forward, _, layout = build({"allocator", "pool_first", "byte_dropout", "fused_adam"})
     model.eval()
-    x = torch.randn(6000, 1, 28, 28, generator=torch.Generator().manual_seed(0)).contiguous(memory_format=layout)
+    x = torch.randn(6000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=layout)
 
     def once():
         with torch.inference_mode():
@@ -174,7 +176,7 @@ def main() -> None:
 
 def table(report: dict) -> str:
     lines = []
-    for threads, part in report.items():
+    for part in report.values():
         limit = part["limit"]
         fp32 = limit["limits"]["fp32"]["limit_gflops"]
         bf16 = limit["limits"].get("bf16", {}).get("limit_gflops")

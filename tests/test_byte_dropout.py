@@ -107,7 +107,7 @@ def test_pooling_before_relu_is_the_same_network(layout):
         logits.square().sum().backward()
         grads.append((logits.detach(), [p.grad.clone() for p in cnn.parameters()]))
     assert torch.equal(grads[0][0], grads[1][0])
-    for ours, theirs in zip(grads[0][1], grads[1][1]):
+    for ours, theirs in zip(grads[0][1], grads[1][1], strict=True):
         assert torch.equal(ours, theirs)
 
 

@@ -78,5 +78,6 @@ def test_the_paper_cnns_default_latent_is_the_dense_layer():
 def test_an_unknown_cnn_latent_is_refused_before_any_work(compose_cfg):
     from latentexp.validation import validate_config
 
-    with pytest.raises(ConfigError, match="model.latent='flat' is not a reading.*dense, global_max, global_avg"):
+    refusal = "model.latent='flat' is not a reading.*dense, global_max, global_avg"
+    with pytest.raises(ConfigError, match=refusal):
         validate_config(compose_cfg("model.latent=flat"))

@@ -9,7 +9,6 @@ from latentexp.errors import ConfigError
 from latentexp.models.base import ModelOutput
 from latentexp.models.dropout import ByteDropout
 
-
 LATENTS = ("dense", "global_max", "global_avg")
 
 
@@ -43,8 +42,8 @@ class PaperCNN(nn.Module):
             self.embed = nn.Sequential(nn.Linear(64 * (h // 4) * (w // 4), latent_dim), nn.ReLU())
             self.feature_dims = {"latent": latent_dim, "penultimate": latent_dim}
         else:  # the flatten layer before the linear layers sees a 64x1x1 map
-            self.features.insert(len(self.features) - 1,
-                                 nn.AdaptiveMaxPool2d(1) if latent == "global_max" else nn.AdaptiveAvgPool2d(1))
+            pool = nn.AdaptiveMaxPool2d(1) if latent == "global_max" else nn.AdaptiveAvgPool2d(1)
+            self.features.insert(len(self.features) - 1, pool)
             self.embed = nn.Sequential(nn.Linear(64, latent_dim), nn.ReLU())
             self.feature_dims = {"latent": 64, "penultimate": latent_dim}
         self.classifier = nn.Linear(latent_dim, num_classes)
