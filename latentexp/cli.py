@@ -284,6 +284,8 @@ def check_search(overrides: list[str], dry_run: bool) -> None:
 # the seed (the same command proposes the same trials: a killed search resumes), and it asks as many
 # trials at a time as the launcher runs at once. A value given on the command line wins.
 OPTUNA_SETTINGS = {
+    # Hydra's sweeper, with a search whose every trial failed said in one paragraph
+    "hydra.sweeper._target_": "hydra_plugins.latentexp_launcher.search.OptunaSearch",
     "hydra.sweeper.direction": "maximize",
     "hydra.sweeper.max_failure_rate": "1.0",
     "hydra.sweeper.sampler.seed": "${seed}",

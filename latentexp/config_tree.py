@@ -98,14 +98,17 @@ def _is_value(override) -> bool:
 
 
 def _tree_state() -> tuple:
-    """Every file of conf/ with its size and modification time: a composition kept from before an
-    edit is never used after it."""
+    """Every file of conf/ with its stamp (size, times, inode): a composition kept from before an
+    edit is never used after it. A file system without stamps keeps nothing (a fresh object
+    each time)."""
+    from latentexp.io import file_stamp
+
     state = []
     for folder, _, files in os.walk(config_dir()):
         for name in files:
-            info = os.stat(os.path.join(folder, name))
-            state.append((folder, name, info.st_size, info.st_mtime_ns))
-    return tuple(sorted(state))
+            stamp = file_stamp(os.path.join(folder, name))
+            state.append((folder, name, tuple(stamp) if stamp else object()))
+    return tuple(sorted(state, key=lambda item: item[:2]))
 
 
 @lru_cache(maxsize=64)

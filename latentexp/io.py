@@ -97,6 +97,17 @@ def write_npz(path: str | Path, **arrays: Any) -> None:
     atomic_write(path, lambda f: f.write(buf.getvalue()), mode="wb")
 
 
+def file_stamp(path: str | os.PathLike) -> list[int] | None:
+    """What says a file is unchanged since it was last seen: size, modification and status-change
+    times (ns), inode and device. None where the file system has no inode numbers (then nothing
+    keyed by it may be trusted: hash again). Every cache of something read from a file uses it
+    (data digests, a weights file's check, conf/'s compositions)."""
+    stat = os.stat(path)
+    if not stat.st_ino:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, stat.st_dev]
+
+
 # Far above any file a run writes (result.json is kilobytes, test latents tens of megabytes).
 MAX_READ_BYTES = {".json": 64 * 2**20, ".csv": 64 * 2**20, ".yaml": 16 * 2**20, ".lock": 2**20}
 MAX_OTHER_BYTES = 2 * 2**30
@@ -106,13 +117,22 @@ def _read_limit(path: Path, limit: int | None) -> int:
     return MAX_READ_BYTES.get(path.suffix, MAX_OTHER_BYTES) if limit is None else limit
 
 
-def open_regular(path: str | Path, limit: int | None = None):
+def open_regular(path: str | Path, limit: int | None = None, follow_links: bool = False):
     """``path`` opened for binary reading if it is a regular file of at most ``limit`` bytes (by
-    its suffix by default); else OSError (a FIFO, a device, a directory) or ValueError (too large).
-    Opened without blocking, so a FIFO is refused, not waited on."""
+    its suffix by default); else OSError (a symbolic link, a FIFO, a device, a directory) or
+    ValueError (too large). Opened without blocking, so a FIFO is refused, not waited on, and
+    without following a link: a run's file that is a link to elsewhere (a system file, say) is
+    never read as the run's (``follow_links``: data files, which may well be links, are)."""
     path = Path(path)
     limit = _read_limit(path, limit)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    no_follow = 0 if follow_links else getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | no_follow)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link: a run's files are read as they are, never through "
+                                       "a link", str(path)) from None
+        raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

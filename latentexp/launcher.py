@@ -145,7 +145,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
 def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
     """Hydra's config of one job of the sweep, set as the current one."""
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf, open_dict, read_write
 
     from latentexp.jobs import planned
 
@@ -155,7 +155,9 @@ def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
         OmegaConf.copy_cache(from_config=config, to_config=sweep_config)
     else:
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
+    # read_write: a job planned by an earlier trial of a search (the same values proposed again)
+    # holds the config Hydra's run_job left read-only
+    with read_write(sweep_config.hydra), open_dict(sweep_config.hydra):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{index}"
         sweep_config.hydra.job.num = int(index)
     HydraConfig.instance().set_config(sweep_config)
@@ -276,9 +278,12 @@ class _Pool:
             failed.return_value = SystemExit(code)
             return failed, code
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-        failed.return_value = RuntimeError(f"job #{job.index} was killed by {name}; run the same command "
-                                           f"again to resume it from its last checkpoint")
-        log.error("job #%d was killed by %s", job.index, name)
+        why = (" (the kernel's out-of-memory killer sends it when the machine runs out of memory; then run "
+               "fewer jobs at once, hydra.launcher.n_jobs=1)" if -code == signal.SIGKILL else "")
+        log.error("job #%d (%s) was killed by %s%s. Its run keeps every epoch up to its last checkpoint: "
+                  "run the same command again to resume it; the sweep's other jobs went on.", job.index,
+                  " ".join(job.overrides), name, why)
+        failed.return_value = SystemExit(KILLED_EXIT)  # said above: the sweep ends with it, no traceback
         return failed, None
 
     def stop(self, running: list[_Job]) -> None:
@@ -416,6 +421,9 @@ class _Starter:
             self.reader.join(STOP_GRACE_SECONDS)  # it ends at the socket's end of file
         self.socket.close()
         return code
+
+
+KILLED_EXIT = 1  # a sweep with a job killed from outside: a failed state, said in one paragraph
 
 
 def _signal(process: subprocess.Popen | _ForkedProcess, sig: int) -> None:

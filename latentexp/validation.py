@@ -104,7 +104,8 @@ def _validate_dataset(cfg: DictConfig) -> None:
                "null (computed from the training images) or a list with one number per channel")
     _check(cfg, "dataset.std", lambda v: v is None or all(x > 0 for x in v), "positive numbers")
     _check_if_set(cfg, "dataset.image_size", lambda v: v is None or (_is_int(v) and v >= 1) or (
-        len(v) == 2 and all(_is_int(x) and x >= 1 for x in v)), "null, a size such as 32, or [height, width]")
+        not isinstance(v, (int, float, str)) and len(v) == 2 and all(_is_int(x) and x >= 1 for x in v)),
+        "null, a size such as 32, or [height, width], each at least 1")
     _check_if_set(cfg, "dataset.channels", lambda v: v in (None, 1, 3), "null, 1 or 3")
     _check_if_set(cfg, "dataset.test_fraction", lambda v: _is_number(v) and 0.0 < v < 1.0,
                   "a number in (0, 1)")

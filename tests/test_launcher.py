@@ -130,6 +130,25 @@ def test_a_pool_whose_starter_fails_runs_its_jobs_as_fresh_processes(tmp_path, m
            "process" in caplog.text
 
 
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_job_killed_from_outside_is_one_paragraph_and_the_sweep_fails_without_a_traceback(
+        tmp_path, monkeypatch, caplog, fork):
+    """SIGKILL is what the out-of-memory killer sends: the sweep says which job, why it may have
+    happened and how to resume, the other jobs run, and the sweep ends in exit 1, not Hydra's
+    traceback of a RuntimeError."""
+    monkeypatch.setattr(launcher, "JOB_IMPORTS", ())
+    job_running(tmp_path / "job", "import os, signal, sys; sys.argv[-1] == '[\"a=1\"]' and "
+                                  "os.kill(os.getpid(), signal.SIGKILL); os._exit(0)")
+    returns = launcher._Pool(tmp_path / "job", tmp_path, at_once=1, threads=1, fork=fork).run(
+        [(0, ["a=1"]), (1, ["a=2"])])
+    assert [r.status.name for r in returns] == ["FAILED", "COMPLETED"]
+    with pytest.raises(SystemExit) as ended:
+        _ = returns[0].return_value
+    assert ended.value.code == launcher.KILLED_EXIT == 1
+    assert "job #0 (a=1) was killed by SIGKILL (the kernel's out-of-memory killer" in caplog.text
+    assert "run the same command again to resume it" in caplog.text
+
+
 def test_jobs_are_forked_on_linux_without_cuda():
     assert forks_jobs(gpus=0) == sys.platform.startswith("linux")
     assert not forks_jobs(gpus=1)  # a process that forks must not have touched CUDA

@@ -81,3 +81,13 @@ def test_an_unknown_cnn_latent_is_refused_before_any_work(compose_cfg):
     refusal = "model.latent='flat' is not a reading.*dense, global_max, global_avg"
     with pytest.raises(ConfigError, match=refusal):
         validate_config(compose_cfg("model.latent=flat"))
+
+
+@pytest.mark.parametrize("setting,says", [("model.latent_dim=true", "model.latent_dim=True is invalid"),
+                                          ("model.latent_dim=0", "model.latent_dim=0 is invalid"),
+                                          ("model.dropout=1.0", "model.dropout=1.0 is invalid")])
+def test_the_cnns_settings_are_checked_before_any_work(compose_cfg, setting, says):
+    from latentexp.validation import validate_config
+
+    with pytest.raises(ConfigError, match=says):
+        validate_config(compose_cfg(setting))

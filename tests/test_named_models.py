@@ -9,6 +9,7 @@ from support.datasets import write_image_folder
 from support.helpers import cli, make_trainer, synthetic_data
 
 from latentexp.errors import ConfigError
+from latentexp.models import build_model
 from latentexp.models.named import TimmBackbone, TorchvisionBackbone
 
 timm = pytest.importorskip("timm")
@@ -101,3 +102,31 @@ def test_bad_model_settings_are_one_paragraph_and_exit_2(here, images, capsys, s
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (here / "out" / "runs").exists()
+
+
+def test_a_feature_map_that_collapses_to_1x1_is_named_before_training(caplog):
+    caplog.set_level("WARNING", logger="latentexp")
+    build_model("torchvision", 3, (32, 32), 10, arch="resnet18")
+    assert "reduces a 32x32 image to a 1x1 feature map" in caplog.text and "model.stem=cifar" in caplog.text
+    caplog.clear()
+    build_model("torchvision", 3, (32, 32), 10, arch="resnet18", stem="cifar")  # 4x4: nothing to say
+    build_model("torchvision", 3, (224, 224), 10, arch="resnet18")  # 7x7
+    assert "feature map" not in caplog.text
+
+
+def test_a_weights_file_with_code_in_it_is_refused_without_inviting_anyone_to_load_it(tmp_path, recwarn):
+    import os
+
+    class Planted:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    path = tmp_path / "weights.pt"
+    torch.save({"conv1.weight": torch.zeros(1), "x": Planted()}, path)
+    with pytest.raises(ConfigError) as refused:
+        build_model("torchvision", 3, (32, 32), 10, arch="resnet18", pretrained=str(path))
+    message = str(refused.value)
+    assert "posix.system" in message and "refused unread" in message
+    assert "torch.save(model.state_dict()" in message
+    assert "weights_only" not in message and "\x1b" not in message and "\n" not in message
+    assert not [w for w in recwarn if "torch" in str(w.filename)]  # no torch warning on the way

@@ -166,3 +166,44 @@ def test_the_protocol_studys_jobs_keep_their_names_on_the_real_data(tmp_path):
                                           f"lambda={lam}", "trainer.amp=false",
                                           f"output_root={tmp_path}"])).name for seed, loss, lam in jobs]
     assert names == PROTOCOL_RUNS
+
+
+HELPED_LOSS = '''
+from latentexp.losses.base import AuxiliaryLoss
+from my_helpers import scale
+
+
+class HelpedLoss(AuxiliaryLoss):
+    def __init__(self, num_classes: int, center_rate: float = 0.25):
+        super().__init__()
+
+    def forward(self, features, labels):
+        return scale(((features - features.mean(0)) ** 2).sum(1).mean())
+'''
+
+
+def test_the_identity_covers_the_users_modules_the_loss_imports(tmp_path, monkeypatch):
+    """Editing a helper module that the user's loss imports is other code: another identity. A
+    package's __init__ and a module imported whole count too; the libraries do not."""
+    from latentexp.code_identity import user_code, user_modules
+
+    code = tmp_path / "user_code"
+    (code / "my_pkg").mkdir(parents=True)
+    (code / "my_helpers.py").write_text("import my_pkg.numbers as numbers\n\ndef scale(x):\n"
+                                        "    return numbers.FACTOR * x\n")
+    (code / "my_pkg" / "__init__.py").write_text("")
+    (code / "my_pkg" / "numbers.py").write_text("FACTOR = 1.0\n")
+    (code / "my_helped.py").write_text(HELPED_LOSS)
+    monkeypatch.syspath_prepend(str(code))
+    for name in ("my_helped", "my_helpers", "my_pkg", "my_pkg.numbers"):
+        monkeypatch.delitem(__import__("sys").modules, name, raising=False)
+    config = {"loss": {"_target_": "my_helped.HelpedLoss"},
+              "model": {"_target_": "latentexp.models.cnn.PaperCNN"}}
+    first = user_code(config)
+    assert set(first) == {"loss"}  # latentexp's own model is named by its version
+    cls = __import__("my_helped").HelpedLoss
+    assert set(user_modules(cls)) == {"my_helped", "my_helpers", "my_pkg", "my_pkg.numbers"}
+    (code / "my_pkg" / "numbers.py").write_text("FACTOR = 2.0\n")  # two imports away
+    assert user_code(config) != first
+    (code / "my_pkg" / "numbers.py").write_text("FACTOR = 1.0\n")
+    assert user_code(config) == first  # the same code again: the same identity

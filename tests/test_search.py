@@ -4,7 +4,7 @@ latentexp refuses is a failed trial and the study goes on, and the trials are or
 import json
 
 import pytest
-from support.helpers import cli, result_files
+from support.helpers import cli, latentexp, result_files
 
 pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs the search extra")
 
@@ -46,3 +46,24 @@ def test_the_preset_searches_lambda_and_t_and_resumes_as_the_same_trials(here, c
     said = capfd.readouterr()
     assert (said.out + said.err).count("already finished") == 2
     assert results(here / "outputs") == first
+
+
+@pytest.mark.slow
+def test_a_trial_proposed_again_is_the_same_finished_run_not_a_crash(here, capfd):
+    """The sampler may propose values it tried before: the second trial finds the first's run."""
+    code = cli("train", "-m", "hydra/sweeper=optuna", "lambda=choice(0.5)", "hydra.sweeper.n_trials=2",
+               "model=ffnn", *TINY)
+    err = capfd.readouterr().err
+    assert code == 0, err[-3000:]
+    assert "ReadonlyConfigError" not in err
+    assert len(results(here / "outputs")) == 1  # one run, found again by the second trial
+
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_failed_ends_in_one_paragraph(tmp_path, cli_env):
+    """As a terminal shows it (a process of its own: no test harness between it and its streams)."""
+    done = latentexp(["train", "-m", "hydra/sweeper=optuna", "lambda=choice(1.5)", "hydra.sweeper.n_trials=2",
+                      "model=ffnn", *TINY], cli_env, tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "every trial of the search failed, so it has no best value" in done.stderr
+    assert "Traceback" not in done.stderr and "No trials are completed" not in done.stderr

@@ -11,6 +11,7 @@ import pytest
 from support.helpers import cli
 from support.runs import finished, run_config, write_run
 
+from latentexp.errors import DataError
 from latentexp.io import read_json
 from latentexp.status import run_states
 
@@ -64,7 +65,8 @@ def test_a_planted_result_file_is_reported_and_the_other_runs_still_listed(tmp_p
         assert "test accuracy missing" in out
     else:
         assert "unreadable" in out and str(result) in out
-        assert ("not a regular file" in out) if planted != "huge" else ("more than the" in out)
+        expected = {"fifo": "not a regular file", "dev_zero": "a symbolic link", "huge": "more than the"}
+        assert expected[planted] in out
 
 
 def test_a_fifo_for_a_history_or_a_lock_does_not_hang_status(tmp_path, capsys):
@@ -156,3 +158,19 @@ def test_the_report_prints_names_from_disk_escaped(tmp_path, capsys):
     assert cli("report", str(tmp_path / "outputs"), "--out", str(tmp_path / "report"), "--no-figures") == 0
     out = capsys.readouterr().out
     assert "evil\\x1b]0;owned\\x07" in out and "\x1b" not in out and "\x07" not in out
+
+
+def test_a_result_json_that_links_out_of_the_tree_is_never_read(tmp_path):
+    """A run's file that is a symbolic link (to a system file, say) is unreadable, not followed."""
+    from latentexp.io import read_json_object
+    from latentexp.rundir import RunDir
+
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"status": "finished", "test_accuracy": 99.9}')
+    run = tmp_path / "outputs" / "runs" / "some-run"
+    run.mkdir(parents=True)
+    (run / "result.json").symlink_to(outside)
+    with pytest.raises(OSError, match="a symbolic link"):
+        read_json_object(run / "result.json")
+    with pytest.raises(DataError, match="unreadable"):
+        RunDir(run).read_result()

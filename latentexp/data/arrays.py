@@ -56,7 +56,9 @@ class Arrays(DataSource):
         self.path, self.layout = Path(path).expanduser().resolve(), layout
 
     def files(self) -> dict[str, Path] | None:
-        return {self.path.name: self.path} if self.path.is_file() else None
+        """The one file, under a fixed name: its content alone is the data (the same bytes under
+        another file name are the same data, the same run)."""
+        return {"arrays.npz": self.path} if self.path.is_file() else None
 
     def load(self) -> RawDataset:
         if not self.path.is_file():
@@ -68,6 +70,12 @@ class Arrays(DataSource):
             raise DataError(f"{self.path} lacks {', '.join(missing)}; it holds "
                             f"{', '.join(headers) or 'nothing'}. Save the splits as numpy.savez(FILE, "
                             f"{', '.join(f'{k}=...' for k in KEYS)}).")
+        pickled = [k for k, (_, dtype) in headers.items() if dtype.hasobject]
+        if pickled:
+            raise DataError(f"{self.path}: {', '.join(pickled)} hold(s) Python objects (dtype object), "
+                            "which latentexp never unpickles; save numbers instead, e.g. numpy.savez(FILE, "
+                            "train_y=numpy.asarray(labels, dtype=numpy.int64), ...), and class_names as "
+                            "strings.")
         for split in ("train", "test"):
             (xs, _), (ys, _) = headers[f"{split}_x"], headers[f"{split}_y"]
             if len(xs) not in (3, 4) or len(ys) != 1 or xs[0] != ys[0]:
@@ -114,7 +122,7 @@ class Arrays(DataSource):
 
     def _labels(self, y: np.ndarray, split: str) -> np.ndarray:
         whole = np.issubdtype(y.dtype, np.integer) or (
-            np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))
+            np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))
         if not whole:
                 raise DataError(f"{self.path}: {split}_y is {y.dtype}; labels are integers 0..K-1.")
         return y.astype(np.int64)

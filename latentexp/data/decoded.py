@@ -32,9 +32,19 @@ def image_size_pair(image_size) -> tuple[int, int] | None:
     return int(height), int(width)
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# Part of every decoded cache key: bumped whenever decoding changes what an image becomes, so that
+# images decoded before are decoded again (2: 16-bit images scaled, not clipped).
+DECODER_VERSION = 2
+
+
 def to_array(image, image_size: tuple[int, int] | None, channels: int) -> np.ndarray:
     """A PIL image as a uint8 (C, H, W) array: converted to 1 (grey) or 3 (RGB) channels, resized
-    (bilinear, antialiased, as torchvision's Resize) where ``image_size`` is given."""
+    (bilinear, antialiased, as torchvision's Resize) where ``image_size`` is given. A 16-bit grey
+    image is scaled to 8 bits (value / 257, rounded: 65535 is 255); PIL's own conversion would clip
+    every value above 255 to white. 32-bit integer and floating-point images are refused: their
+    range is not known."""
+    image = _eight_bit(image)
     image = image.convert("L" if channels == 1 else "RGB")
     if image_size is not None and image.size != (image_size[1], image_size[0]):
         from PIL import Image
@@ -44,10 +54,27 @@ def to_array(image, image_size: tuple[int, int] | None, channels: int) -> np.nda
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def _eight_bit(image):
+    from PIL import Image
+
+    from latentexp.errors import DataError
+
+    sixteen = image.mode in SIXTEEN_BIT_MODES or (image.mode == "I" and image.format == "PNG")
+    if sixteen:  # a 16-bit PNG opens as I;16, or as I in older Pillow
+        values = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise DataError(f"{getattr(image, 'filename', '') or 'an image'} holds {kind} pixels, whose range "
+                        "latentexp cannot know; save the images as 8-bit or 16-bit (PNG, TIFF) first.")
+    return image
+
+
 def cached_decode(settings: dict, source: str, decode: Callable[[], RawDataset]) -> RawDataset:
     """``decode()``'s dataset, from the cache when these settings (which hold the data's
     fingerprint) were decoded before. A cache that cannot be read or written costs the decoding."""
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:24]
+    keyed = {**settings, "decoder": DECODER_VERSION}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:24]
     path = cache_dir() / "decoded" / f"{key}.npz"
     try:
         with np.load(path, allow_pickle=False) as f:

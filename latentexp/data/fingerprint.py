@@ -1,10 +1,14 @@
 """Content fingerprints of the files a run's data comes from, for the run identity: a run never
 reuses, resumes or averages in a result computed on other bytes.
 
-A file's SHA-256 is computed once and cached by its resolved path, size and modification time
-(``$LATENTEXP_CACHE``, else ``$XDG_CACHE_HOME/latentexp``, else ``~/.cache/latentexp``), so a
-later run only stats its files. A cache that cannot be written costs the hashing, nothing else.
-Nothing here imports torch.
+A file's SHA-256 is computed once and cached (``$LATENTEXP_CACHE``, else
+``$XDG_CACHE_HOME/latentexp``, else ``~/.cache/latentexp``) under its resolved path and its
+``file_stamp``, so a later run only stats its files. The stamp holds what a copy tool cannot carry
+over: the inode and the status-change time (ctime), which the kernel sets on every write, rename
+or ``utime`` and nothing can set back. Size and modification time alone are what ``cp -p``,
+``rsync -t`` or an archive restore, so a rewritten file would have passed for the old one. Where
+the file system gives no inode number, nothing is cached: the file is hashed every time. A cache
+that cannot be written costs the hashing, nothing else. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import json
 import os
 from pathlib import Path
 
-from latentexp.io import write_json
+from latentexp.io import file_stamp, write_json
 
 CACHE_FILE = "file_digests.json"
 CHUNK = 1 << 20
 
-_memory: dict[str, dict] = {}  # this process's digests: path -> {size, mtime_ns, sha256}
+_memory: dict[str, dict] = {}  # this process's digests: path -> {stamp, sha256}
 
 
 def cache_dir() -> Path:
@@ -29,11 +33,6 @@ def cache_dir() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "latentexp"
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _read_cache() -> dict[str, dict]:
@@ -45,26 +44,27 @@ def _read_cache() -> dict[str, dict]:
         return {}
 
 
-def _matches(entry, stamp: tuple[int, int]) -> bool:
-    """A cached digest that is still the file's: same size and modification time."""
-    return isinstance(entry, dict) and (entry.get("size"), entry.get("mtime_ns")) == stamp
+def _matches(entry, stamp: list[int] | None) -> bool:
+    """A cached digest that is still the file's: the same stamp (never for a file without one)."""
+    return stamp is not None and isinstance(entry, dict) and entry.get("stamp") == stamp
 
 
 def file_digests(paths: list[Path]) -> dict[Path, str]:
-    """The SHA-256 of each file, from the cache where its size and modification time match."""
+    """The SHA-256 of each file, from the cache where its stamp matches."""
     out: dict[Path, str] = {}
     stored: dict[str, dict] | None = None
     fresh = {}
     for path in paths:
         key = str(path.resolve())
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         entry = _memory.get(key)
         if not _matches(entry, stamp):  # this process has not seen it as it is: the cache file
             stored = _read_cache() if stored is None else stored
             entry = stored.get(key)
         if not _matches(entry, stamp):
-            entry = {"size": stamp[0], "mtime_ns": stamp[1], "sha256": _sha256(path)}
-            fresh[key] = entry
+            entry = {"stamp": stamp, "sha256": _sha256(path)}
+            if stamp is not None:
+                fresh[key] = entry
         _memory[key] = entry
         out[path] = entry["sha256"]
     if fresh:

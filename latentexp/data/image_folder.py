@@ -24,6 +24,8 @@ from latentexp.errors import DataError
 
 log = logging.getLogger("latentexp")
 
+# Folder names that mean a split, not a class: the layouts of other tools latentexp does not read.
+SPLIT_NAMES = ("train", "training", "val", "valid", "validation", "dev", "eval", "test", "testing")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -35,6 +37,27 @@ def _subfolders(folder: Path) -> list[Path]:
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _check_split_folders(root: Path) -> None:
+    """Refuse a layout of split folders other than train/ with test/ (say train/ and val/), which
+    would otherwise be read as classes named "train" and "val", or leave a val/ unread."""
+    splits = [p.name for p in _subfolders(root) if p.name.lower() in SPLIT_NAMES]
+    both = (root / "train").is_dir() and (root / "test").is_dir()
+    others = [name for name in splits if name not in ("train", "test")]
+    if both and others:
+        raise DataError(f"{root} holds {', '.join(f'{n}/' for n in others)} beside train/ and test/. "
+                        "latentexp reads train/<class>/ and test/<class>/ and holds out its own validation "
+                        "share of train/ (dataset.val_fraction), so those images would go unused without a "
+                        "word. Move them into train/<class>/ (or test/<class>/), or move the folder out of "
+                        f"{root}.")
+    if splits and not both:
+        raise DataError(f"{root} holds the split folder(s) {', '.join(f'{n}/' for n in splits)}, not train/ "
+                        "with test/. latentexp reads either root/train/<class>/ with root/test/<class>/, or "
+                        "root/<class>/ (a seeded, stratified test share: dataset.test_fraction), and takes "
+                        "its validation share from the training images (dataset.val_fraction). Rename the "
+                        "held-out folder to test/ (e.g. val/ to test/ when it is the only held-out set), or "
+                        "put the class folders directly under the root.")
 
 
 class ImageFolder(DataSource):
@@ -54,6 +77,7 @@ class ImageFolder(DataSource):
             raise DataError(f"dataset.root={root} is not a folder. Give a folder of class folders (or of "
                             "train/ and test/ folders of class folders).")
         split_roots = {"train": root / "train", "test": root / "test"}
+        _check_split_folders(root)
         if not all(p.is_dir() for p in split_roots.values()):
             split_roots = {"all": root}
         classes = [p.name for p in _subfolders(split_roots.get("train", root))]
@@ -98,13 +122,15 @@ class ImageFolder(DataSource):
         from PIL import Image, UnidentifiedImageError
         from tqdm import tqdm
 
+        unreadable = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError)
+
         every = list(self._named(pairs).values())
         modes, sizes = {}, {}
         for f in every:  # headers only: the channel count and whether the sizes agree
             try:
                 with Image.open(f) as image:
                     modes[f], sizes[f] = image.mode, image.size
-            except (OSError, UnidentifiedImageError, ValueError) as err:
+            except unreadable as err:
                 raise DataError(f"{f} is not an image PIL can read ({err}); replace or remove it.") from None
         channels = self.channels or (1 if all(m in GREY_MODES for m in modes.values()) else 3)
         size = self.image_size
@@ -130,7 +156,7 @@ class ImageFolder(DataSource):
                     try:
                         with Image.open(f) as image:
                             x[i] = to_array(image, size, channels)
-                    except (OSError, UnidentifiedImageError, ValueError) as err:
+                    except unreadable as err:
                         raise DataError(f"{f} could not be decoded ({err}); replace or remove it.") from None
                     bar.update()
                 arrays[split] = (x, np.array([label for label, _ in items], dtype=np.int64))

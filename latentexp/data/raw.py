@@ -32,6 +32,13 @@ class RawDataset:
                     f"The {split} labels in {self.source} fall outside 0..{self.num_classes - 1}. "
                     "Fix the data or fetch it again."
                 )
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            (c, h, w), (tc, th, tw) = self.train_x.shape[1:], self.test_x.shape[1:]
+            raise DataError(f"The training images in {self.source} are {c}x{h}x{w} (channels x height x "
+                            f"width) and the test images {tc}x{th}x{tw}: a model trained on one shape "
+                            "cannot be tested on the other. Give both splits one shape, or let latentexp "
+                            "resize them (dataset.image_size=32 and dataset.channels=1 or 3, where the "
+                            "dataset takes them).")
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise DataError(f"{self.source} names {len(self.class_names)} classes but its labels count "
                             f"{self.num_classes}; give one name per class.")
@@ -39,13 +46,20 @@ class RawDataset:
 
 def count_classes(source: str, *label_arrays: np.ndarray) -> int:
     """The class count of integer labels 0..K-1 (K = the largest label + 1); a class with no
-    training sample is refused, since no model could learn it."""
+    training sample is refused, since no model could learn it, and so is a single class, where
+    every prediction is right and the accuracy says nothing."""
     labels = np.concatenate(label_arrays)
     if labels.size == 0 or labels.min() < 0:
         raise DataError(f"The labels in {source} must be integers 0, 1, 2, ...; found {labels.min()}.")
     k = int(labels.max()) + 1
-    missing = np.setdiff1d(np.arange(k), label_arrays[0])
-    if missing.size:
-        raise DataError(f"Class {int(missing[0])} of {source} has no training sample (labels run "
-                        f"0..{k - 1}); number the classes 0..K-1 with every class in the training split.")
+    present = np.unique(label_arrays[0])  # sorted; never an array of K entries (K may be 2**40)
+    if present.size < k:
+        gaps = np.flatnonzero(present != np.arange(present.size))
+        first = int(gaps[0]) if gaps.size else int(present.size)
+        raise DataError(f"Class {first} of {source} has no training sample (labels run 0..{k - 1}); number "
+                        f"the classes 0..K-1 with every class in the training split.")
+    if k < 2:
+        raise DataError(f"{source} holds a single class (every label is 0): a classifier needs at least 2, "
+                        "and on one class every prediction is right, so its accuracy would say nothing. "
+                        "Add the images of the other classes.")
     return k

@@ -245,7 +245,8 @@ def _private_copy(cls: type, folder: Path):
         for filename in _cifar_files(cls):
             if (folder / filename).is_file():  # a missing one is torchvision's to report
                 try:
-                    with open_regular(folder / filename) as src, open(target / filename, "wb") as dst:
+                    source = open_regular(folder / filename, follow_links=True)  # data may be links
+                    with source as src, open(target / filename, "wb") as dst:
                         shutil.copyfileobj(src, dst)
                 except (OSError, ValueError) as err:
                     raise DataError(f"{folder / filename} is unreadable ({err}). Delete the folder and "

@@ -11,6 +11,7 @@ under it, so give each dataset a folder of its own.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from pathlib import Path
@@ -75,15 +76,23 @@ class TorchvisionDataset(DataSource):
         return chosen
 
     def _open(self, cls: type, split: str):
+        arguments = self._split_arguments(cls, split)
+        existed = _existing_folders(self.root)
         try:
-            return cls(str(self.root), **self._split_arguments(cls, split), **self.kwargs)
+            return cls(str(self.root), **arguments, **self.kwargs)
         except DataError:
             raise
         except Exception as err:  # torchvision's loaders raise RuntimeError, ValueError, OSError, ...
+            _remove_empty_folders(self.root, existed)  # what a failed download left behind
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if arguments.get("download"):
+                advice = ("Its download was on and did not bring them: connect this machine to the "
+                          "internet, or fetch the files elsewhere and put them there (dataset.root=DIR).")
+            else:
+                advice = ("Put its files there (dataset.root=DIR), or allow its download "
+                          "(dataset.download=true) on a machine with internet access.")
             raise DataError(f"torchvision's {self.class_name} could not read its {split} split from "
-                            f"{self.root}: {reason}. Put its files there (dataset.root=DIR), or allow its "
-                            "download (dataset.download=true) on a machine with internet access.") from None
+                            f"{self.root}: {reason}. {advice}") from None
 
     def load(self) -> RawDataset:
         cls = dataset_class(self.class_name)
@@ -133,3 +142,19 @@ class TorchvisionDataset(DataSource):
         channels = self.channels or (1 if image.mode in GREY_MODES else 3)
         height, width = self.image_size or (image.size[1], image.size[0])
         return channels, height, width
+
+
+def _existing_folders(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_dir()} | {root} if root.is_dir() else set()
+
+
+def _remove_empty_folders(root: Path, existed: set[Path]) -> None:
+    """Remove the folders a failed open created and left empty (a ``raw/`` of a download that
+    reached nothing), deepest first; never one that existed before or holds a file."""
+    if not root.exists():
+        return
+    made = sorted((p for p in [root, *root.rglob("*")] if p.is_dir() and p not in existed),
+                  key=lambda p: len(p.parts), reverse=True)
+    for folder in made:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty one goes

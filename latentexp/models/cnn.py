@@ -30,7 +30,12 @@ class PaperCNN(nn.Module):
     def __init__(self, in_channels: int, image_size: tuple[int, int], num_classes: int,
                  latent_dim: int = 64, dropout: float = 0.25, latent: str = "dense"):
         super().__init__()
-        self.check_settings(latent=latent)
+        self.check_settings(latent=latent, latent_dim=latent_dim, dropout=dropout)
+        if min(image_size) < 4:
+            raise ConfigError(f"The paper CNN halves the image twice (2x2 max-pooling), so it needs images "
+                              f"of at least 4x4 pixels; these are {image_size[0]}x{image_size[1]}. "
+                              "Resize them (dataset.image_size=28, where the dataset takes it) or choose "
+                              "another model.")
         self.latent = latent
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(), ByteDropout(dropout),
@@ -49,8 +54,16 @@ class PaperCNN(nn.Module):
         self.classifier = nn.Linear(latent_dim, num_classes)
 
     @classmethod
-    def check_settings(cls, latent: str = "dense", **_: object) -> None:
-        """Before any work (validation): the latent is one of the readings."""
+    def check_settings(cls, latent: str = "dense", latent_dim: int = 64, dropout: float = 0.25,
+                       **_: object) -> None:
+        """Before any work (validation): the latent is one of the readings, its width a positive
+        whole number, the dropout a probability below 1."""
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ConfigError(f"model.latent_dim={latent_dim!r} is invalid: expected a positive integer (the "
+                              "units of the CNN's dense layer, 64 in the paper).")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ConfigError(f"model.dropout={dropout!r} is invalid: expected a probability in [0, 1) "
+                              "(0.25 in the paper).")
         if latent not in LATENTS:
             raise ConfigError(f"model.latent={latent!r} is not a reading of the paper CNN's latent: choose "
                               f"{', '.join(LATENTS)} (docs/models.md).")

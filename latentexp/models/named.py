@@ -14,6 +14,7 @@ one channel, repeated and rescaled for others, as timm does).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,11 @@ import torch
 from torch import nn
 
 from latentexp.errors import ConfigError
+from latentexp.io import file_stamp
 from latentexp.models.base import ModelOutput
+from latentexp.tensor_files import UnsafeFile, first_line, load_tensors
+
+log = logging.getLogger("latentexp")
 
 STEMS = ("imagenet", "cifar")
 NEEDS_FLAGS = {"googlenet": {"aux_logits": False, "init_weights": True},
@@ -44,11 +49,14 @@ def _last_linear(net: nn.Module, arch: str) -> tuple[str, nn.Linear]:
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - pickles, zip archives and plain garbage fail differently
-        raise ConfigError(f"model.pretrained={path} is not a PyTorch state dict ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''}); save one with "
+        state = load_tensors(path)
+    except UnsafeFile as err:
+        raise ConfigError(f"model.pretrained={path} is refused: {err}. Save the weights alone with "
                           "torch.save(model.state_dict(), PATH).") from None
+    except Exception as err:  # noqa: BLE001 - zip archives and plain garbage fail differently
+        raise ConfigError(f"model.pretrained={path} is not a PyTorch state dict ({type(err).__name__}: "
+                          f"{first_line(err)}); save one with torch.save(model.state_dict(), "
+                          "PATH).") from None
     for wrapper in ("state_dict", "model"):  # Lightning checkpoints, training scripts' dicts
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -142,11 +150,6 @@ def _torchvision_body(arch: str, pretrained: str | None) -> tuple[nn.Module, int
     return net, linear.in_features
 
 
-def _stamp(path: str | None) -> tuple | None:
-    if not path or not Path(path).expanduser().is_file():
-        return None
-    stat = Path(path).expanduser().stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _timm():
@@ -172,16 +175,30 @@ def _timm_body(arch: str, pretrained: str | None) -> tuple[nn.Module, int]:
 
 
 def _stamp(path: str | None) -> tuple | None:
+    """The weights file's stamp (a rewritten file is checked again); where the file system gives
+    none, a key of its own each time, so that nothing is taken from the cache."""
     if not path or not Path(path).expanduser().is_file():
         return None
-    stat = Path(path).expanduser().stat()
-    return stat.st_size, stat.st_mtime_ns
+    stamp = file_stamp(Path(path).expanduser())
+    return tuple(stamp) if stamp is not None else (object(),)
 
 
 @functools.lru_cache(maxsize=32)
 def _checked(body_of: Callable, arch: str, pretrained: str | None, stamp: tuple | None, stem: str) -> None:
     body, _ = body_of(arch, pretrained)
     adapt_input(body, 3, stem, arch)
+
+
+def _warn_collapsed(arch: str, image_size: tuple[int, int], last: tuple[int, int], stem: str) -> None:
+    """Say, before any training, that the backbone's last feature map is under 2x2 at this image
+    size: its features keep no spatial layout, and such runs often fit the training images and
+    generalise badly, without any other sign."""
+    advice = ("model.stem=cifar (a 3x3 stride-1 first convolution and no max-pool, for the ResNet "
+              "family) or larger images, dataset.image_size=64 or more" if stem == "imagenet"
+              else "larger images, dataset.image_size=64 or more")
+    log.warning("model.arch=%s reduces a %dx%d image to a %dx%d feature map before its pooling: what the "
+                "latent sees keeps no spatial layout. Consider %s.", arch, image_size[0], image_size[1],
+                last[0], last[1], advice)
 
 
 class NamedBackbone(nn.Module):
@@ -205,6 +222,9 @@ class NamedBackbone(nn.Module):
         self.classifier = nn.Linear(dim, num_classes)
         self.feature_dims = {"latent": dim, "penultimate": dim}
         self.body.eval()
+        maps: list[tuple[int, int]] = []  # each convolution's output size, in the order they run
+        hooks = [m.register_forward_hook(lambda _m, _i, out: maps.append(tuple(out.shape[-2:])))
+                 for m in self.body.modules() if isinstance(m, nn.Conv2d)]
         try:  # a clear refusal now, not a shape error in the first batch
             with torch.no_grad():
                 self.body(torch.zeros(2, in_channels, *image_size))
@@ -212,7 +232,12 @@ class NamedBackbone(nn.Module):
             raise ConfigError(f"model.arch={arch} cannot take {in_channels}x{image_size[0]}x{image_size[1]} "
                               f"images ({str(err).splitlines()[0]}); resize them (dataset.image_size) or "
                               "choose another architecture.") from None
+        finally:
+            for hook in hooks:
+                hook.remove()
         self.body.train()
+        if maps and min(maps[-1]) < 2:
+            _warn_collapsed(arch, image_size, maps[-1], stem)
 
     @classmethod
     def check_settings(cls, arch: str = "resnet18", latent_dim: int | None = None,

@@ -87,10 +87,12 @@ def _from_here(run_dir: str) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else run_dir
 
 
-def _analyses(runs) -> dict[str, int | None]:
-    """When each run's analysis.json was last written (None: never)."""
+def _analyses(runs) -> dict[str, object]:
+    """Each run's analysis.json as it is now (its stamp; None: none), to tell whether one changed."""
+    from latentexp.io import file_stamp
+
     files = [RunDir(run_dir).analysis for run_dir in runs["run_dir"]]
-    return {str(f): f.stat().st_mtime_ns if f.exists() else None for f in files}
+    return {str(f): (file_stamp(f) or object()) if f.exists() else None for f in files}
 
 
 def _figures(runs, cells, fig_dir: Path, tsne: bool) -> list[Path]:

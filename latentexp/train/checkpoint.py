@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from latentexp.io import atomic_write
+from latentexp.tensor_files import UnsafeFile, load_tensors
 
 
 class _KeepsWriteErrors:
@@ -48,10 +47,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The state in ``path``; a file that holds anything but tensors and plain containers is
     refused unread (ValueError) rather than loaded with code of its own."""
     try:
-        # weights_only: a checkpoint file can hold tensors and plain containers, never code.
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # torch's text invites weights_only=False: never here
-        named = re.search(r"GLOBAL (\S+)", str(err))
-        found = named.group(1) if named else "objects other than tensors"
-        raise ValueError(f"it holds {found}, which no latentexp checkpoint does (a pickle that could run "
-                         f"code): refused unread") from None
+        return load_tensors(path)
+    except UnsafeFile as err:
+        raise ValueError(f"{err}; no latentexp checkpoint holds such objects") from None
