@@ -366,7 +366,49 @@ def plan(jobs: list) -> list[dict]:
     print(f"{len(rows)} jobs, {len(states)} distinct runs: {counts['finished']} finished, "
           f"{counts['failed']} failed, {running}{counts['resumable'] + counts['started']} to resume, "
           f"{counts['new']} new.")
+    to_train = [job.spec for job, row in zip(jobs, rows, strict=True)
+                if row["state"].split(" ")[0] in ("new", "resumable", "started")]
+    for line in time_estimate(to_train, jobs[0].config if jobs else None):
+        print(line)
     return rows
+
+
+def time_estimate(specs: list, config) -> list[str]:
+    """How long the runs still to train may take: each at the mean wall time of the finished runs
+    of its dataset and model under the same output root (the epochs early stopping left them and
+    the machine they ran on), divided among the jobs the local launcher runs at once. Lines that
+    say so where no finished run can stand for a kind of run."""
+    from latentexp.launcher import jobs_at_once
+    from latentexp.status import finished_seconds
+
+    if not specs:
+        return []
+    kinds: dict[tuple, list] = {}
+    for spec in specs:
+        kinds.setdefault((str(spec.config["output_root"]), spec.dataset, spec.model), []).append(spec)
+    total, lines, unknown = 0.0, [], []
+    for (root, dataset, model), group in kinds.items():
+        seconds = finished_seconds(Path(root), dataset, model)
+        if not seconds:
+            unknown.append((len(group), dataset, model))
+            continue
+        mean = sum(seconds) / len(seconds)
+        total += mean * len(group)
+        lines.append(f"  {len(group)} run(s) of {model} on {dataset} at the mean of the {len(seconds)} "
+                     f"finished under {root}: {_hours(mean)} each")
+    launcher = config.hydra.launcher if config is not None and "hydra" in config else {}
+    at_once = jobs_at_once(launcher.get("n_jobs")) if launcher.get("_target_") == LOCAL_LAUNCHER else 1
+    at_once = max(1, min(at_once, len(specs)))
+    head = (f"time: about {_hours(total)} of training, {_hours(total / at_once)} with {at_once} job(s) at "
+            f"once" if total else "time: no estimate")
+    tail = [f"  {n} run(s) of {model} on {dataset}: no finished one under the output root to estimate from "
+            f"(`latentexp bench --models {model}` prints the epoch time of a paper-sized epoch)"
+            for n, dataset, model in unknown]
+    return [head, *lines, *tail]
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def analyze_command(args: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Progress on stderr for `latentexp report` and `analyze`: tqdm bars while runs are read, tables
-computed, figures drawn and latents clustered or embedded. As the trainer's epoch bar
-(trainer.progress=auto), they show only where stderr is a terminal, so a log file, a pipe or a
-notebook gets the command's own output and nothing else; and they vanish once done (leave=False)."""
+computed, figures drawn and latents clustered or embedded, where stderr is a terminal (they vanish
+once done, leave=False). Elsewhere (a log file, a pipe, a CI job) each step is one plain line as it
+starts, ``report: figures 3/7: t-SNE``, so that minutes of work are never silent."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class Steps:
 
     def __init__(self, stage: str, total: int):
         self.bar = tqdm(total=total, desc=stage, unit="step", disable=not shown(), leave=False)
+        self.stage, self.total, self.started = stage, total, 0
         self._running = False
         self._done = threading.Event()
         self._redraw = threading.Thread(target=self._redraw_until_done, daemon=True)
@@ -47,7 +48,11 @@ class Steps:
         if self._running:
             self.bar.update()
         self._running = True
+        self.started += 1
         self.bar.set_postfix_str(name)
+        if self.bar.disable:  # no terminal: a line per step instead of a bar
+            step = f"{min(self.started, self.total)}/{self.total}"
+            print(f"{self.stage} {step}: {name}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:
         self._done.set()

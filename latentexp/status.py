@@ -36,6 +36,23 @@ def run_states(paths: list[str | Path]) -> list[dict]:
     return sorted(rows, key=lambda r: (rank.get(r["state"].split(" ")[0], len(ORDER)), r["run"]))
 
 
+def finished_seconds(root: Path, dataset: str, model: str) -> list[float]:
+    """The wall seconds (training and the test evaluation) of each finished run of ``dataset`` and
+    ``model`` under ``root``: what a dry run estimates the runs still to train from."""
+    seconds = []
+    for files in find_run_dirs([root]) if root.exists() else []:
+        try:
+            result, spec = files.result_and_spec()
+        except DataError:
+            continue
+        if not result or result.get("status") != "finished" or not isinstance(spec, dict):
+            continue
+        took = result.get("train_seconds")
+        if spec.get("dataset") == dataset and spec.get("model") == model and isinstance(took, (int, float)):
+            seconds.append(float(took) + float(result.get("test_eval_seconds") or 0.0))
+    return seconds
+
+
 def _row(files: RunDir, result: dict | None, spec: dict | None) -> dict | None:
     if spec is None:
         if files.is_old_format():

@@ -107,7 +107,7 @@ def test_a_truncated_analysis_cache_is_computed_again_not_a_traceback(tmp_path, 
     assert np.allclose(again, embedding)
 
 
-def test_analyze_shows_its_steps_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+def test_analyze_shows_its_steps_as_bars_on_a_terminal_and_as_lines_elsewhere(tmp_path, monkeypatch, capsys):
     from latentexp import progress
 
     x, y = blobs(n=60, k=3, d=4)
@@ -115,7 +115,7 @@ def test_analyze_shows_its_steps_on_a_terminal_only(tmp_path, monkeypatch, capsy
     files.path.mkdir()
     files.save_latents(x, y, y)
     analysis.analyze(files.path, seed=0)
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err.splitlines()[0].startswith("analyze run 1/2: K-Means")
     monkeypatch.setattr(progress, "shown", lambda: True)
     analysis.analyze(files.path, seed=0, force=True)
     err = capsys.readouterr().err

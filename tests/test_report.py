@@ -317,11 +317,13 @@ def test_collecting_runs_encodes_each_setting_once_per_run_never_once_per_pair(t
     assert counts[0] > 0 and counts[1] == 2 * counts[0], counts
 
 
-def test_progress_shows_on_a_terminal_only(sweep, tmp_path, monkeypatch, capsys):
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_step_elsewhere(sweep, tmp_path, monkeypatch, capsys):
     from latentexp import progress
 
     build_report([sweep], tmp_path / "piped", formats=("md",), with_figures=False)
-    assert capsys.readouterr().err == ""  # stderr is not a terminal here: a log stays clean
+    lines = capsys.readouterr().err.splitlines()  # stderr is not a terminal here: plain lines, no bars
+    assert lines[0].startswith("finding runs 1/1: ") and "tables 1/5: comparisons" in lines, lines
+    assert not any("\r" in line or "[" in line for line in lines)
     monkeypatch.setattr(progress, "shown", lambda: True)
     build_report([sweep], tmp_path / "terminal", formats=("md",), with_figures=False)
     err = capsys.readouterr().err

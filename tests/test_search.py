@@ -67,3 +67,4 @@ def test_a_search_whose_every_trial_failed_ends_in_one_paragraph(tmp_path, cli_e
     assert done.returncode == 1, done.stderr[-3000:]
     assert "every trial of the search failed, so it has no best value" in done.stderr
     assert "Traceback" not in done.stderr and "No trials are completed" not in done.stderr
+    assert "setup plugin alembic" not in done.stdout + done.stderr  # Optuna's storage's chatter

@@ -220,3 +220,18 @@ def test_each_planned_job_is_the_config_hydras_launcher_would_compose(overrides)
     for cfg, job in zip(planned, batch, strict=True):
         theirs = loader.load_sweep_config(master, job)
         assert flatten(OmegaConf.to_container(cfg)) == flatten(OmegaConf.to_container(theirs))
+
+
+def test_a_dry_run_estimates_the_time_from_the_finished_runs_beside_it(here, capsys):
+    from support.runs import finished
+
+    for seed in (0, 1):  # 40 epochs of 2.0 s each: 80 s a run
+        finished(here / "outputs", "ce", 0.0, seed, 88.0, 88.0)
+    assert cli("train", "-m", "loss=magnet", "lambda=0.5", "seed=0,1,2", "hydra.launcher.n_jobs=3",
+               "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "time: about 4 min of training, 1 min with 3 job(s) at once" in out, out
+    assert "3 run(s) of cnn on fashion_mnist at the mean of the 2 finished under outputs: 1 min each" in out
+    assert cli("train", "-m", "model=vgg16", "dataset=cifar10", "seed=0,1", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "time: no estimate" in out and "`latentexp bench --models vgg16`" in out

@@ -2,8 +2,13 @@
 Hydra's Optuna sweeper, with a search whose every trial failed said in one paragraph, exit 1,
 where Optuna would end it with ``ValueError: No trials are completed yet`` and Hydra's traceback."""
 
+import logging
 import sys
 from typing import List  # noqa: UP035 - the base class's signature
+
+# Optuna's storage imports alembic, which announces each of its plugins at INFO: seven lines of
+# "setup plugin alembic..." before every search, with nothing to act on.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 try:
     from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
