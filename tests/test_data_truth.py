@@ -33,6 +33,23 @@ def rewrite_keeping_size_and_mtime(path, arrays):
     assert os.stat(path).st_mtime_ns == before.st_mtime_ns
 
 
+def altered_npz(path, change):
+    """An .npz of write_arrays with ``change(arrays)`` applied in place: a defect planted."""
+    write_arrays(path)
+    with np.load(path) as f:
+        arrays = dict(f)
+    change(arrays)
+    np.savez(path, **arrays)
+    return path
+
+
+def refused_npz(path, change, says):
+    from latentexp.data.arrays import Arrays
+
+    with pytest.raises(DataError, match=says):
+        Arrays(str(altered_npz(path, change))).load()
+
+
 def permuted_labels(path):
     with np.load(path) as f:
         arrays = dict(f)
@@ -171,53 +188,32 @@ def test_an_npz_of_one_class_is_refused(tmp_path):
 
 
 def test_a_huge_label_is_refused_without_allocating_its_classes(tmp_path):
-    from latentexp.data.arrays import Arrays
-
-    path = write_arrays(tmp_path / "huge.npz")
-    with np.load(path) as f:
-        arrays = dict(f)
-    arrays["train_y"][0] = 2**40
-    np.savez(path, **arrays)
-    with pytest.raises(DataError, match="Class 3 of .* has no training sample"):
-        Arrays(str(path)).load()
+    refused_npz(tmp_path / "huge.npz", lambda a: a["train_y"].__setitem__(0, 2**40),
+                "Class 3 of .* has no training sample")
 
 
 def test_train_and_test_images_of_different_shapes_are_refused_before_training(tmp_path):
-    from latentexp.data.arrays import Arrays
+    def smaller_test_images(arrays):  # 10x10 test images beside 12x12 training ones
+        arrays["test_x"] = arrays["test_x"][:, :, :10, :10]
 
-    path = write_arrays(tmp_path / "shapes.npz")
-    with np.load(path) as f:
-        arrays = dict(f)
-    arrays["test_x"] = arrays["test_x"][:, :, :10, :10]  # 10x10 test images beside 12x12 training ones
-    np.savez(path, **arrays)
-    with pytest.raises(DataError, match=r"training images .* are 3x12x12 .* and the test images 3x10x10"):
-        Arrays(str(path)).load()
+    refused_npz(tmp_path / "shapes.npz", smaller_test_images,
+                r"training images .* are 3x12x12 .* and the test images 3x10x10")
 
 
 @pytest.mark.parametrize("label", [np.inf, np.nan])
 def test_a_non_finite_label_is_refused_as_such(tmp_path, label):
-    from latentexp.data.arrays import Arrays
+    def planted(arrays):
+        arrays["train_y"] = arrays["train_y"].astype(np.float64)
+        arrays["train_y"][0] = label
 
-    path = write_arrays(tmp_path / "inf.npz")
-    with np.load(path) as f:
-        arrays = dict(f)
-    arrays["train_y"] = arrays["train_y"].astype(np.float64)
-    arrays["train_y"][0] = label
-    np.savez(path, **arrays)
-    with pytest.raises(DataError, match="train_y is float64; labels are integers 0..K-1"):
-        Arrays(str(path)).load()
+    refused_npz(tmp_path / "inf.npz", planted, "train_y is float64; labels are integers 0..K-1")
 
 
 def test_object_labels_are_refused_without_unpickling(tmp_path):
-    from latentexp.data.arrays import Arrays
+    def as_objects(arrays):
+        arrays["train_y"] = np.array([int(v) for v in arrays["train_y"]], dtype=object)
 
-    path = write_arrays(tmp_path / "objects.npz")
-    with np.load(path) as f:
-        arrays = dict(f)
-    arrays["train_y"] = np.array([int(v) for v in arrays["train_y"]], dtype=object)
-    np.savez(path, **arrays)
-    with pytest.raises(DataError, match=r"train_y hold\(s\) Python objects \(dtype object\)"):
-        Arrays(str(path)).load()
+    refused_npz(tmp_path / "objects.npz", as_objects, r"train_y hold\(s\) Python objects \(dtype object\)")
 
 
 def test_a_decompression_bomb_is_named_not_a_traceback(tmp_path, monkeypatch):
