@@ -162,3 +162,11 @@ def test_every_figure_file_is_in_the_index(written_sweep, tmp_path):
     pictures = [f for f in files if f.suffix in (".png", ".pdf")]
     assert pictures and all(f"({f.name})" in index for f in pictures)
     assert (tmp_path / "report" / "figures" / "README.md") in files
+
+
+def test_a_figure_says_how_many_seeds_its_spread_stands_on():
+    from latentexp.report.figures import over_seeds
+
+    assert over_seeds([5, 5, 5]) == "mean ± std over 5 seeds"
+    assert over_seeds([1, 5]) == "mean ± std over 1–5 seeds"
+    assert over_seeds([1, 1]) == "one seed, no ±"

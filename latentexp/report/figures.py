@@ -101,6 +101,16 @@ def accuracy_vs_lambda(cells: pd.DataFrame, out_dir: Path) -> list[Path]:
     return written
 
 
+def over_seeds(counts) -> str:
+    """What a figure's ± stands on, from the seed counts of its cells: "mean ± std over 5 seeds",
+    "over 1-5 seeds", or "one seed, no ±" where no cell has two."""
+    counts = [int(n) for n in counts]
+    low, high = min(counts), max(counts)
+    if high < 2:
+        return "one seed, no ±"
+    return f"mean ± std over {low}–{high} seeds" if low != high else f"mean ± std over {high} seeds"
+
+
 def _paper_accuracy(first, label: str, lam: float) -> float | None:
     found = published.grid_value(first["dataset"], label, lam, "accuracy")
     return float(found.mean) if found else None
@@ -124,8 +134,13 @@ def _accuracy_curves(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figu
         lam = curve["lambda"].to_numpy(float) + (index - (len(curves) - 1) / 2) * step
         mean = curve["test_accuracy_mean"].to_numpy(float)
         std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
-        ax.plot(lam, mean, marker="o", **style, label=loss_name(curve.iloc[0]))
-        ax.fill_between(lam, mean - std, mean + std, color=style["color"], alpha=0.2)
+        # Two λ values joined by a line would suggest a trend between them: points then, no line.
+        line = {} if len(lam) > 2 else {"linestyle": "none"}
+        ax.plot(lam, mean, marker="o", **{**style, **line}, label=loss_name(curve.iloc[0]))
+        if len(lam) > 2:
+            ax.fill_between(lam, mean - std, mean + std, color=style["color"], alpha=0.2)
+        else:
+            ax.errorbar(lam, mean, yerr=std, fmt="none", color=style["color"], capsize=3)
         if curve["paper_settings"].all():
             points = [(x, p) for x, at in zip(lam, curve["lambda"], strict=True)
                       if (p := _paper_accuracy(first, label, float(at))) is not None]
@@ -135,7 +150,8 @@ def _accuracy_curves(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figu
     ax.set(xlabel="λ", ylabel="test accuracy (%)")
     _legend(ax)
     ax.grid(alpha=0.3)
-    _set_title(ax, "accuracy vs λ (mean ± std over seeds" + ("; × paper)" if with_paper else ")"), first)
+    seeds = over_seeds([*swept["n"], *baseline["n"]])
+    _set_title(ax, f"accuracy vs λ ({seeds}" + ("; × paper)" if with_paper else ")"), first)
     return fig
 
 
@@ -163,7 +179,7 @@ def _accuracy_at_one_lambda(first, swept: pd.DataFrame, baseline: pd.DataFrame) 
     ax.set_xlim(-0.6, len(entries) - 0.4)
     ax.set(ylabel="test accuracy (%)")
     ax.grid(alpha=0.3, axis="y")
-    _set_title(ax, f"accuracy at λ = {lam:g}, the one λ that ran (mean ± std over seeds"
+    _set_title(ax, f"accuracy at λ = {lam:g}, the one λ that ran ({over_seeds(c['n'] for _, c in entries)}"
                + ("; × paper)" if with_paper else ")"), first)
     return fig
 
@@ -222,7 +238,7 @@ def training_curves(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
         for ax in (acc_ax, loss_ax):
             ax.grid(alpha=0.3)
             _epoch_axis(ax)
-        _set_suptitle(fig, "training curves at the best λ (mean ± std over seeds)", first)
+        _set_suptitle(fig, f"training curves at the best λ ({over_seeds(group['n'])})", first)
         written += save(fig, out_dir, f"training_curves_{setup_key(first)}")
     return written
 
@@ -263,14 +279,14 @@ def gradient_figure(runs: pd.DataFrame, best: pd.DataFrame, out_dir: Path) -> li
 
 def alpha_beta_figure(out_dir: Path, max_epochs: int = 100) -> list[Path]:
     """Latent Boost's α (exponential decay) and β (linear to 0 at 20 % of training): the paper's Fig. 3."""
-    epochs = np.arange(max_epochs)
-    alpha, beta = zip(*(alpha_beta_schedule(int(e), max_epochs) for e in epochs), strict=False)
+    epochs = np.arange(1, max_epochs + 1)  # counted from 1, as every other figure and history.csv do
+    alpha, beta = zip(*(alpha_beta_schedule(int(e) - 1, max_epochs) for e in epochs), strict=False)
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
     marker = "o" if max_epochs <= 20 else None  # a few epochs are a few values, not a line
     ax.plot(epochs, alpha, marker=marker, label="α (intra-class)")
     ax.plot(epochs, beta, marker=marker, label="β (inter-class)")
-    ax.set(xlabel="epoch (from 0)", ylabel="value")
+    ax.set(xlabel="epoch", ylabel="value")
     ax.set_title(f"Latent Boost's α and β over {max_epochs} epochs (Fig. 3)", fontsize=TITLE_SIZE)
     _epoch_axis(ax)
     ax.legend(fontsize=LEGEND_SIZE)
