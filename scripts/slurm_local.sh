@@ -302,16 +302,23 @@ start_dbd() {
     say "slurmdbd started (pid $(cat "$DBD_PID"))"
 }
 
+# launch NAME PIDFILE LOG DIR: start daemon NAME (`NAME -f $SLURM_CONF`) unless it runs; return 1
+# when it already ran (nothing to wait for), die with its log's tail when it cannot start
+launch() {
+    local name=$1 pidfile=$2 log=$3 dir=$4
+    if pid_alive "$pidfile" "$name"; then
+        say "$name is already running (pid $(cat "$pidfile"))"
+        return 1
+    fi
+    mkdir -p "$dir"
+    if ! "$name" -f "$SLURM_CONF"; then
+        tail_log "$log"
+        die "$name did not start; see $log"
+    fi
+}
+
 start_ctld() {
-    if pid_alive "$CTLD_PID" slurmctld; then
-        say "slurmctld is already running (pid $(cat "$CTLD_PID"))"
-        return
-    fi
-    mkdir -p "$STATE/ctld"
-    if ! slurmctld -f "$SLURM_CONF"; then
-        tail_log "$CTLD_LOG"
-        die "slurmctld did not start; see $CTLD_LOG"
-    fi
+    launch slurmctld "$CTLD_PID" "$CTLD_LOG" "$STATE/ctld" || return 0
     for _ in $(seq 100); do
         timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP' && break
         pid_alive "$CTLD_PID" slurmctld || sleep 0.5
@@ -324,15 +331,7 @@ start_ctld() {
 }
 
 start_slurmd() {
-    if pid_alive "$SLURMD_PID" slurmd; then
-        say "slurmd is already running (pid $(cat "$SLURMD_PID"))"
-        return
-    fi
-    mkdir -p "$STATE/d"
-    if ! slurmd -f "$SLURM_CONF"; then
-        tail_log "$SLURMD_LOG"
-        die "slurmd did not start; see $SLURMD_LOG"
-    fi
+    launch slurmd "$SLURMD_PID" "$SLURMD_LOG" "$STATE/d" || return 0
     sleep 0.5
     pid_alive "$SLURMD_PID" slurmd || { tail_log "$SLURMD_LOG"; die "slurmd exited; see $SLURMD_LOG"; }
     say "slurmd started (pid $(cat "$SLURMD_PID"))"
