@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +29,7 @@ from latentexp.losses import loss_names
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
 from latentexp.models import build_model
-from latentexp.roofline import against_limit, limits, step_flops
+from latentexp.roofline import against_limit, limits, step_flops, timed
 from latentexp.runtime import (
     autocast_dtype,
     configure_backends,
@@ -129,19 +128,6 @@ def make_trainer(
 
 def _one_epoch(trainer: Trainer) -> Callable[[], None]:
     return lambda: trainer.fit(epochs=1)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(device: torch.device, fn: Callable[[], object]) -> float:
-    synchronize(device)
-    start = time.perf_counter()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - start
 
 
 def minimal_loop(

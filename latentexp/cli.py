@@ -387,8 +387,9 @@ def time_estimate(specs: list, config) -> list[str]:
     for spec in specs:
         kinds.setdefault((str(spec.config["output_root"]), spec.dataset, spec.model), []).append(spec)
     total, lines, unknown = 0.0, [], []
+    finished = {root: finished_seconds(Path(root)) for root, _, _ in kinds}  # each root read once
     for (root, dataset, model), group in kinds.items():
-        seconds = finished_seconds(Path(root), dataset, model)
+        seconds = finished[root].get((dataset, model))
         if not seconds:
             unknown.append((len(group), dataset, model))
             continue

@@ -23,20 +23,25 @@ from latentexp.models import build_model
 from latentexp.runtime import native_bf16
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device: torch.device, fn) -> float:
+    """Seconds of one call of ``fn``, the device's queued work included."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
 def _timed(device: torch.device, fn, repeats: int) -> float:
     """Median seconds of ``fn`` over ``repeats`` calls, after two untimed ones."""
     fn()
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(device, fn) for _ in range(repeats))
 
 
 def kernel_rates(device: torch.device, dtype: torch.dtype, repeats: int = 5, quick: bool = False) -> dict:

@@ -36,10 +36,10 @@ def run_states(paths: list[str | Path]) -> list[dict]:
     return sorted(rows, key=lambda r: (rank.get(r["state"].split(" ")[0], len(ORDER)), r["run"]))
 
 
-def finished_seconds(root: Path, dataset: str, model: str) -> list[float]:
-    """The wall seconds (training and the test evaluation) of each finished run of ``dataset`` and
-    ``model`` under ``root``: what a dry run estimates the runs still to train from."""
-    seconds = []
+def finished_seconds(root: Path) -> dict[tuple[str, str], list[float]]:
+    """The wall seconds (training and the test evaluation) of each finished run under ``root``, by
+    (dataset, model): what a dry run estimates the runs still to train from."""
+    seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
     for files in find_run_dirs([root]) if root.exists() else []:
         try:
             result, spec = files.result_and_spec()
@@ -48,8 +48,9 @@ def finished_seconds(root: Path, dataset: str, model: str) -> list[float]:
         if not result or result.get("status") != "finished" or not isinstance(spec, dict):
             continue
         took = result.get("train_seconds")
-        if spec.get("dataset") == dataset and spec.get("model") == model and isinstance(took, (int, float)):
-            seconds.append(float(took) + float(result.get("test_eval_seconds") or 0.0))
+        if isinstance(took, (int, float)):
+            seconds[(spec.get("dataset"), spec.get("model"))].append(
+                float(took) + float(result.get("test_eval_seconds") or 0.0))
     return seconds
 
 
