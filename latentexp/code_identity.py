@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import site
 import sys
 import sysconfig
@@ -78,18 +77,6 @@ def user_modules(cls: type) -> dict[str, Path]:
     return found
 
 
-def source_file(target: str) -> Path | None:
-    """The file that defines the class ``target`` names, when it is the user's code; else None."""
-    cls = _class(target)
-    if cls is None:
-        return None
-    try:
-        path = Path(inspect.getfile(cls)).resolve()
-    except (TypeError, OSError):
-        return None  # a built-in or C class: a library's
-    return path if path.is_file() and _is_users(path) else None
-
-
 def _class(target: str) -> type | None:
     from hydra.utils import get_class
 
@@ -106,10 +93,11 @@ def user_code(config: dict[str, Any]) -> dict[str, str]:
     for group, node in config.items():
         if isinstance(node, dict) and isinstance(node.get("_target_"), str):
             cls = _class(node["_target_"])
-            if cls is None or source_file(node["_target_"]) is None:
+            modules = user_modules(cls) if cls is not None else {}
+            if not modules:  # latentexp's or a library's class: named by the versions instead
                 continue
             digest = hashlib.sha256()
-            for name, path in sorted(user_modules(cls).items()):
+            for name, path in sorted(modules.items()):
                 digest.update(f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
             code[group] = "sha256:" + digest.hexdigest()[:20]
     return code
