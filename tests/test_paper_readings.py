@@ -43,10 +43,25 @@ def test_each_reading_changes_exactly_its_keys(reading):
         assert changed[key] == pytest.approx(value), key
 
 
+# The screen's second stage: two readings at once (the pooled latents, closest alone, with another).
+COMBINATIONS = {
+    ("global_avg", 32, 1e-3, 0.286),
+    ("global_max", 32, 1e-3, 0.286),
+    ("global_avg", 128, 1e-3, 0.0),
+    ("global_avg", 128, 1e-4, 0.286),
+}
+
+
+def test_the_screen_combines_the_pooled_latents_with_one_other_reading():
+    configs = preset_configs("paper_baseline_screen_fashion_mnist")[len(READINGS):]
+    found = {(c.model.latent, c.trainer.batch_size, c.optimizer.lr, round(c.dataset.mean[0], 3)) for c in configs}
+    assert found == COMBINATIONS
+
+
 def test_the_screen_runs_the_baseline_once_per_reading_in_float32():
     configs = preset_configs("paper_baseline_screen_fashion_mnist")
     specs = [RunSpec.from_config(c, resolve_data=False) for c in configs]
-    assert len({s.name for s in specs}) == len(READINGS) == len(specs)
+    assert len({s.name for s in specs}) == len(READINGS) + len(COMBINATIONS) == len(specs)
     assert {(s.loss, s.lam, s.seed) for s in specs} == {("ce", 0.0, 0)}
     for c in configs:  # the paper's protocol: full data, at most 100 epochs, patience 20
         assert c.trainer.amp is False and c.trainer.max_epochs == 100 and c.dataset.limit_train is None
