@@ -1,5 +1,5 @@
 """The trainer's settings, declared once: the ``trainer`` config group's structured config (Hydra's
-ConfigStore, ``trainer/schema``, which conf/trainer/default.yaml extends). Each field's type is
+ConfigStore, ``trainer_schema``, which conf/trainer/default.yaml extends). Each field's type is
 enforced by OmegaConf as the config is composed (``trainer.max_epochs=2`` is an int, ``abc`` is
 refused); its range and the words that describe it are the field's metadata, checked by
 ``check`` before any work starts and quoted by every message about the setting."""
@@ -54,7 +54,7 @@ class TrainerSettings:
         return cls(**{k: node[k] for k in cls.__dataclass_fields__})
 
 
-SCHEMA = "schema"  # its name in the trainer group, which conf/trainer/default.yaml lists first
+SCHEMA = "trainer_schema"  # at the root, outside the group (--help lists groups), which conf/trainer/default.yaml extends
 
 
 def register() -> None:
@@ -62,7 +62,7 @@ def register() -> None:
     and composition: hydra_plugins/latentexp_launcher/settings.py)."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(group="trainer", name=SCHEMA, node=TrainerSettings, provider="latentexp")
+    ConfigStore.instance().store(name=SCHEMA, node=TrainerSettings, provider="latentexp")
 
 
 def expected(name: str) -> str:

@@ -133,6 +133,7 @@ def test_train_help_names_latentexp_flags_and_the_default_tracker(here, capfd):
         assert f"\n{flag} " in out, flag
     assert "`logger: {}` is the default logger=none" in out and "\nlogger: {}" in out
     assert "loss: amc, arcface" in out  # Hydra's own parts are still there
+    assert "\ntrainer: default\n" in out  # the trainer's schema is no option to choose
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ COMBINATIONS = {
 
 def test_the_screen_combines_the_pooled_latents_with_one_other_reading():
     configs = preset_configs("paper_baseline_screen_fashion_mnist")[len(READINGS):]
-    found = {(c.model.latent, c.trainer.batch_size, c.optimizer.lr, round(c.dataset.mean[0], 3)) for c in configs}
+    found = {(c.model.latent, c.trainer.batch_size, c.optimizer.lr, round(c.dataset.mean[0], 3))
+             for c in configs}
     assert found == COMBINATIONS
 
 

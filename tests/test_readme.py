@@ -177,7 +177,7 @@ def test_latent_boost_on_your_own_images(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_image_folder(tmp_path / "my_images", classes=3, per_class=10)
     steps = [c.split()[1:3] for c in OWN_COMMANDS]
-    assert steps == [["train", "-m"], ["train", "-m"], ["report", "outputs/my_images"]]
+    assert steps == [["train", "-m"], ["train", "-m"], ["train", "-m"], ["report", "outputs/my_images"]]
     quick = ["trainer.max_epochs=1", "device=cpu", "dataset.image_size=8", "trainer.batch_size=8"]
     for command in OWN_COMMANDS:
         quicker = command.replace("n_trials=20", "n_trials=2").replace("seed=0,1,2,3,4", "seed=0")

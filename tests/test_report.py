@@ -119,6 +119,20 @@ def test_runs_with_other_settings_are_never_averaged_together(tmp_path):
     assert (cells.loc[90.0, "loss_label"], cells.loc[70.0, "loss_label"]) == ("magnet", "magnet (alpha=2.0)")
 
 
+def test_searched_values_are_labelled_short_but_never_merged(tmp_path):
+    def labels(root, values):
+        for seed, T in enumerate(values):
+            finished(root, "latent_boost", 0.5, seed, 90.0 + seed, 90.0, T=T)
+        return sorted(set(collect_runs([root])["loss_label"]))
+
+    # An Optuna search's T values: four significant digits tell them apart, and 0.9 stays 0.9.
+    assert labels(tmp_path / "search", (0.9035278047694104, 0.9358859796107597, 0.9)) == [
+        "latent_boost (T=0.9)", "latent_boost (T=0.9035)", "latent_boost (T=0.9359)"]
+    # Two that differ in the seventh digit keep seven: a label names a variant, two never merge.
+    assert labels(tmp_path / "close", (0.9123451, 0.9123452, 0.9035278047694104)) == [
+        "latent_boost (T=0.9035278)", "latent_boost (T=0.9123451)", "latent_boost (T=0.9123452)"]
+
+
 def test_a_run_found_twice_counts_once(tmp_path):
     import shutil
 

@@ -170,3 +170,24 @@ def test_a_figure_says_how_many_seeds_its_spread_stands_on():
     assert over_seeds([5, 5, 5]) == "mean ± std over 5 seeds"
     assert over_seeds([1, 5]) == "mean ± std over 1–5 seeds"
     assert over_seeds([1, 1]) == "one seed, no ±"
+
+
+def test_a_searchs_trials_are_one_series_of_points_beside_the_curves(tmp_path, monkeypatch):
+    root = tmp_path / "outputs"
+    for seed in (0, 1):
+        finished(root, "ce", 0.0, seed, 88.0, val=88.0)
+        for lam in (0.25, 0.5, 0.75):
+            finished(root, "magnet", lam, seed, 89.0, val=89.0)
+    for lam, T in ((0.3, 0.81), (0.6, 0.9035278047694104), (0.9, 0.97)):  # three one-seed trials
+        finished(root, "latent_boost", lam, 0, 90.0, val=90.0, T=T)
+    for seed in (0, 1):  # an ablation's variant, two seeds: a curve of its own
+        finished(root, "latent_boost", 0.75, seed, 90.0, val=90.0, hinge=False)
+    drawn = _drawn(monkeypatch)
+    figures.accuracy_vs_lambda(summarise_cells(collect_runs([root])), tmp_path / "figures")
+    (fig,) = drawn
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
+    assert set(lines) == {"Baseline (λ = 0)", "Magnet", "Latent Boost (hinge=false)",
+                          "Latent Boost: 3 one-seed settings (a search)"}
+    trials = lines["Latent Boost: 3 one-seed settings (a search)"]
+    assert trials.get_linestyle() == "None" and len(trials.get_xdata()) == 3
+    assert lines["Magnet"].get_linestyle() != "None"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -125,23 +126,25 @@ def _accuracy_curves(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figu
         ax.axhline(mean, color="black", lw=1, label="Baseline (λ = 0)")
         ax.axhspan(mean - std, mean + std, color="black", alpha=0.1)
     with_paper = False
-    curves = list(swept.groupby("loss_label", sort=False))
+    curves = _curves(swept)
     step = DODGE * float(np.ptp(swept["lambda"].to_numpy(float)))
-    for index, (label, curve) in enumerate(curves):
+    for index, (label, curve, name) in enumerate(curves):
         curve = curve.sort_values("lambda")
         style = _line_style(index)
         # Set a little apart sideways: at a λ that many losses share, none hides another.
         lam = curve["lambda"].to_numpy(float) + (index - (len(curves) - 1) / 2) * step
         mean = curve["test_accuracy_mean"].to_numpy(float)
         std = np.nan_to_num(curve["test_accuracy_std"].to_numpy(float))
-        # Two λ values joined by a line would suggest a trend between them: points then, no line.
-        line = {} if len(lam) > 2 else {"linestyle": "none"}
-        ax.plot(lam, mean, marker="o", **{**style, **line}, label=loss_name(curve.iloc[0]))
-        if len(lam) > 2:
+        # Two λ values joined by a line would suggest a trend between them, and a search's trials
+        # are no curve at all: points then, no line.
+        joined = len(lam) > 2 and label is not None
+        line = {} if joined else {"linestyle": "none"}
+        ax.plot(lam, mean, marker="o", **{**style, **line}, label=name)
+        if joined:
             ax.fill_between(lam, mean - std, mean + std, color=style["color"], alpha=0.2)
         else:
             ax.errorbar(lam, mean, yerr=std, fmt="none", color=style["color"], capsize=3)
-        if curve["paper_settings"].all():
+        if label is not None and curve["paper_settings"].all():
             points = [(x, p) for x, at in zip(lam, curve["lambda"], strict=True)
                       if (p := _paper_accuracy(first, label, float(at))) is not None]
             if points:
@@ -153,6 +156,30 @@ def _accuracy_curves(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figu
     seeds = over_seeds([*swept["n"], *baseline["n"]])
     _set_title(ax, f"accuracy vs λ ({seeds}" + ("; × paper)" if with_paper else ")"), first)
     return fig
+
+
+def _curves(swept: pd.DataFrame, trials: int = 3) -> list[tuple[str | None, pd.DataFrame, str]]:
+    """(loss label, its cells, legend name) per curve. A loss's variants that ran at one λ with one
+    seed each (a search's trials: each its own T, say) are one series of points when there are
+    ``trials`` or more, with None for its label, instead of a legend entry per trial."""
+    curves = list(swept.groupby("loss_label", sort=False))
+
+    def lone(cells) -> bool:
+        one_point = len(cells) == 1 and int(cells["n"].iloc[0]) == 1
+        return one_point and (cells["loss_label"] != cells["loss"]).all()
+
+    counts = Counter(cells["loss"].iloc[0] for _, cells in curves if lone(cells))
+    kept, searched = [], {}
+    for label, cells in curves:
+        loss = cells["loss"].iloc[0]
+        if lone(cells) and counts[loss] >= trials:
+            searched.setdefault(loss, []).append(cells)
+        else:
+            kept.append((label, cells, loss_name(cells.iloc[0])))
+    for loss, parts in searched.items():
+        name = f"{loss_title(loss)}: {len(parts)} one-seed settings (a search)"
+        kept.append((None, pd.concat(parts), name))
+    return kept
 
 
 def _accuracy_at_one_lambda(first, swept: pd.DataFrame, baseline: pd.DataFrame) -> Figure:
