@@ -15,6 +15,7 @@ from latentexp.spec import flatten
 ORDER = ("unreadable", "failed", "running", "resumable", "started", "finished", "old")
 OLD_FORMAT = "old format (written before latentexp 0.2: not reported, retrained by train)"
 MAX_DIFFERENCES = 3  # settings shown per run where runs of one name differ
+COMMON = "the settings most runs of this name share"
 
 
 def run_states(paths: list[str | Path]) -> list[dict]:
@@ -76,8 +77,10 @@ def _finished(result: dict) -> str:
 
 
 def _tell_apart(rows: list[dict], specs: dict[str, dict]) -> None:
-    """Runs whose names differ only by their hash get the settings that tell them apart (``differs``:
-    the identity's keys whose values differ within the group), so that a reader knows which is which."""
+    """Runs whose names differ only by their hash get the settings that tell them apart (``differs``),
+    so that a reader knows which is which: per run, the identity's keys where it departs from the
+    value most of its group share (every differing key where no value has a majority), and
+    ``COMMON`` for a run that departs from none (the screen's unchanged reading, say)."""
     groups = defaultdict(list)
     for row in rows:
         if row["run_dir"] in specs:
@@ -85,16 +88,25 @@ def _tell_apart(rows: list[dict], specs: dict[str, dict]) -> None:
     for group in groups.values():
         if len(group) < 2:
             continue
-        settings = [flatten(specs[row["run_dir"]].get("identity") or {}) for row in group]
-        keys = sorted({k for s in settings for k in s if len({json.dumps(t.get(k)) for t in settings}) > 1})
+        identities = [flatten(specs[row["run_dir"]].get("identity") or {}) for row in group]
+        settings = [{k: json.dumps(v) for k, v in identity.items()} for identity in identities]
+        keys = sorted({k for s in settings for k in s if len({t.get(k) for t in settings}) > 1})
+        majority = {}
+        for key in keys:
+            value, count = Counter(s.get(key) for s in settings).most_common(1)[0]
+            if 2 * count > len(settings):
+                majority[key] = value
         for row, values in zip(group, settings, strict=True):
-            shown = [f"{k}={_short(values.get(k))}" for k in keys[:MAX_DIFFERENCES]]
-            more = len(keys) - MAX_DIFFERENCES
-            row["differs"] = ", ".join(shown) + (f", and {more} more" if more > 0 else "")
+            own = [k for k in keys if k not in majority or values.get(k) != majority[k]]
+            shown = [f"{k}={_short(values.get(k))}" for k in own[:MAX_DIFFERENCES]]
+            more = len(own) - MAX_DIFFERENCES
+            row["differs"] = ", ".join(shown) + (f", and {more} more" if more > 0 else "") if own else COMMON
 
 
-def _short(value: object) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+def _short(encoded: str | None) -> str:
+    """A JSON-encoded value as shown: a string without its quotes, anything long cut."""
+    text = "null" if encoded is None else encoded
+    text = text[1:-1] if text.startswith('"') else text
     return text if len(text) <= 24 else text[:12] + "…"
 
 
@@ -117,3 +129,6 @@ def main(argv: list[str]) -> None:
         print(printable(line.rstrip()))  # names from a shared tree: escapes shown, never obeyed
     counts = Counter(row["state"].split(" ")[0] for row in rows)
     print(f"{len(rows)} runs: " + ", ".join(f"{counts[s]} {s}" for s in ORDER if counts[s]))
+    if any(row.get("differs") for row in rows):
+        print("[...]: runs that share a name up to its hash, told apart by where each departs from the "
+              "settings most of them share (a name held by one run needs none).")

@@ -54,7 +54,8 @@ class TrainerSettings:
         return cls(**{k: node[k] for k in cls.__dataclass_fields__})
 
 
-SCHEMA = "trainer_schema"  # at the root, outside the group (--help lists groups), which conf/trainer/default.yaml extends
+# At the root, not in the trainer group, which --help lists as choices; conf/trainer/default.yaml extends it.
+SCHEMA = "trainer_schema"
 
 
 def register() -> None:

@@ -185,7 +185,8 @@ def test_a_searchs_trials_are_one_series_of_points_beside_the_curves(tmp_path, m
     drawn = _drawn(monkeypatch)
     figures.accuracy_vs_lambda(summarise_cells(collect_runs([root])), tmp_path / "figures")
     (fig,) = drawn
-    lines = {line.get_label(): line for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")}
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()
+             if not line.get_label().startswith("_")}
     assert set(lines) == {"Baseline (λ = 0)", "Magnet", "Latent Boost (hinge=false)",
                           "Latent Boost: 3 one-seed settings (a search)"}
     trials = lines["Latent Boost: 3 one-seed settings (a search)"]

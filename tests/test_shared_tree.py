@@ -89,7 +89,19 @@ def test_runs_of_one_name_are_told_apart_by_the_settings_that_differ(tmp_path, c
     assert rows["test 87.00 %, 30 epochs"]["differs"] == "trainer.max_epochs=50"
     assert "differs" not in rows["test 86.00 %, 30 epochs"]
     assert cli("status", str(tmp_path)) == 0
-    assert "1 epoch  [trainer.max_epochs=100]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 epoch  [trainer.max_epochs=100]" in out and "\n[...]: runs that share a name" in out
+
+
+def test_of_many_runs_of_one_name_each_shows_where_it_departs_from_most(tmp_path):
+    finished(tmp_path, "latent_boost", 0.5, 0, 88.0, 88.0)
+    finished(tmp_path, "latent_boost", 0.5, 0, 87.0, 87.0, max_epochs=50)
+    finished(tmp_path, "latent_boost", 0.5, 0, 86.0, 86.0, T=0.9)
+    finished(tmp_path, "latent_boost", 0.5, 0, 85.0, 85.0, hinge=False)
+    differs = {row["detail"].split(",")[0]: row["differs"] for row in run_states([tmp_path])}
+    assert differs == {"test 88.00 %": "the settings most runs of this name share",
+                       "test 87.00 %": "trainer.max_epochs=50",
+                       "test 86.00 %": "loss.T=0.9", "test 85.00 %": "loss.hinge=false"}
 
 
 @pytest.mark.parametrize("planted", ["fifo", "dev_zero", "no_spec_fields", "analysis_fifo"])
