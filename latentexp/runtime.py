@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import random
 
@@ -126,10 +127,24 @@ def precision_name(device: torch.device, dtype: torch.dtype | None) -> str:
 
 def configure_backends(device: torch.device) -> None:
     keep_freed_memory()
+    use_scheduler_threads()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+def use_scheduler_threads() -> int | None:
+    """In a task that submitit started on SLURM, torch's CPU threads become the task's CPUs
+    (``SLURM_CPUS_PER_TASK``) unless ``OMP_NUM_THREADS`` names them: a cluster that does not bind a
+    task to its CPUs would otherwise let every task on a node use all of the node's cores. The count
+    set, or None where nothing changed."""
+    env = os.environ
+    cpus = env.get("SLURM_CPUS_PER_TASK", "")
+    if env.get("SUBMITIT_EXECUTOR") != "slurm" or "OMP_NUM_THREADS" in env or not cpus.isdigit():
+        return None
+    torch.set_num_threads(int(cpus))
+    return int(cpus)
 
 
 # glibc's mallopt parameters (malloc.h) and the size below which freed memory stays in the process.

@@ -2,7 +2,7 @@
 # scripts/slurm_local.sh start|stop|status|restart
 #
 # A one-node SLURM cluster on this machine (Debian bookworm, SLURM 22.05, run as root), to try
-# and test `latentexp train -m ... hydra/launcher=submitit_slurm` against a real scheduler.
+# and test `latentexp train -m ... hydra/launcher=slurm` against a real scheduler.
 #
 #   start    apt-get installs slurm-wlm, munge, slurmdbd and mariadb-server if missing, writes
 #            $SLURM_CONF for this host (its name, CPUs, sockets/cores/threads and memory as
