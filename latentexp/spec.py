@@ -8,7 +8,8 @@ the presets and the dry run all read it; nothing re-derives it.
 λ's rules live here and nowhere else:
 
 - An auxiliary loss is mixed with the model's cross-entropy, L = λ·L_aux + (1 − λ)·L_CE (Eq. 11,
-  ``eq11``). At λ = 0 it has no weight and is not computed.
+  ``losses.base.mix_with_cross_entropy``, which the trainer calls). At λ = 0 it has no weight and
+  is not computed.
 - So every auxiliary loss at λ = 0 *is* the cross-entropy baseline, and cross-entropy ignores λ:
   all of them are one run, ``loss=ce`` at λ = 0, whatever loss the job named.
 - A head loss ignores the trainer's λ, so its runs have none, unless one of its own parameters
@@ -22,10 +23,9 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,18 +58,6 @@ NON_IDENTITY_KEYS = (
     "logger",  # trackers watch a run; they change nothing it computes
     "loss.report",  # the report's title and place for the loss (conf/loss/<name>.yaml)
 )
-
-T = TypeVar("T")
-
-
-def eq11(lam: float, cross_entropy: T, auxiliary: Callable[[], T]) -> tuple[T, T | None]:
-    """Eq. 11, the one place λ meets the losses: (λ·L_aux + (1 − λ)·L_CE, L_aux). At λ = 0 the
-    auxiliary loss has no weight and is not computed (None)."""
-    if lam == 0.0:
-        return cross_entropy, None
-    term = auxiliary()
-    return lam * term + (1.0 - lam) * cross_entropy, term
-
 
 @dataclass(frozen=True)
 class RunSpec:

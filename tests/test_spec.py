@@ -6,7 +6,8 @@ import pytest
 from support.helpers import make_spec
 
 from latentexp import spec as spec_module
-from latentexp.spec import FORMAT_VERSION, RunSpec, eq11
+from latentexp.losses.base import mix_with_cross_entropy
+from latentexp.spec import FORMAT_VERSION, RunSpec
 
 BASE = ("dataset=fashion_mnist", "model=cnn", "seed=3")
 
@@ -69,6 +70,7 @@ def test_the_run_directory_is_under_the_output_root_unless_given(tmp_path):
 
 
 def test_eq11_mixes_by_lambda_and_skips_the_auxiliary_loss_at_zero():
-    assert eq11(0.25, 2.0, lambda: 6.0) == (0.25 * 6.0 + 0.75 * 2.0, 6.0)
-    assert eq11(1.0, 2.0, lambda: 6.0) == (6.0, 6.0)  # λ = 1: cross-entropy has no weight
-    assert eq11(0.0, 2.0, lambda: pytest.fail("computed at λ = 0")) == (2.0, None)
+    mix = mix_with_cross_entropy
+    assert mix(0.25, 2.0, lambda: 6.0) == (0.25 * 6.0 + 0.75 * 2.0, 6.0)
+    assert mix(1.0, 2.0, lambda: 6.0) == (6.0, 6.0)  # λ = 1: cross-entropy has no weight
+    assert mix(0.0, 2.0, lambda: pytest.fail("computed at λ = 0")) == (2.0, None)

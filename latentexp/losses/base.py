@@ -1,7 +1,7 @@
 """The two kinds of loss, and the one interface every loss follows: ``loss(features, labels) -> scalar``.
 
 - An **auxiliary loss** shapes the features and is mixed with the model's cross-entropy by λ
-  (Eq. 11, in ``latentexp.spec.eq11``); the model's own classifier predicts.
+  (Eq. 11, ``mix_with_cross_entropy``); the model's own classifier predicts.
 - A **head loss** replaces the classifier head: it owns its class weights (parameters the optimizer
   updates and the checkpoints save), it is the whole objective, and ``logits(features)`` are the
   class scores that predict.
@@ -14,8 +14,23 @@ which the loss reads but does not own (see ``borrow``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+T = TypeVar("T")
+
+
+def mix_with_cross_entropy(lam: float, cross_entropy: T, auxiliary: Callable[[], T]) -> tuple[T, T | None]:
+    """Eq. 11, the one place λ meets the losses: (λ·L_aux + (1 − λ)·L_CE, L_aux). At λ = 0 the
+    auxiliary loss has no weight and is not computed (None)."""
+    if lam == 0.0:
+        return cross_entropy, None
+    term = auxiliary()
+    return lam * term + (1.0 - lam) * cross_entropy, term
+
 
 # Constructor arguments the trainer supplies from the data and the model, never set in a config.
 CONTEXT_PARAMETERS = ("num_classes", "embedding_size", "classifier")

@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
+from latentexp.losses.base import mix_with_cross_entropy
 from latentexp.rundir import RunDir
 from latentexp.runtime import autocast_dtype, model_autocast, precision_name
-from latentexp.spec import eq11
 from latentexp.trackers import Trackers
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
@@ -131,7 +131,7 @@ class Trainer:
             total = self.loss(features, labels)
             return total, torch.zeros_like(total), total
         ce = F.cross_entropy(out.logits.float(), labels)
-        total, term = eq11(self.lam, ce, lambda: self.loss(features, labels))
+        total, term = mix_with_cross_entropy(self.lam, ce, lambda: self.loss(features, labels))
         return total, ce, torch.zeros_like(ce) if term is None else term
 
     def features(self, out) -> torch.Tensor:
