@@ -15,7 +15,7 @@ which the loss reads but does not own (see ``borrow``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -51,6 +51,9 @@ class Loss(nn.Module):
     batch_needs: str | None = None
     # Said once when a run starts, where the logged loss can move against the accuracy by design.
     logged_loss_note: str | None = None
+    # The host synchronisations one training step with this loss makes, by kind (what
+    # latentexp/host_syncs.py records; tests/test_host_syncs.py checks every loss against its own).
+    host_syncs: ClassVar[dict[str, int]] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -27,6 +27,7 @@ def alpha_beta_schedule(epoch: int, max_epochs: int, alpha0: float = 1.0, beta0:
 
 class LatentBoostLoss(AuxiliaryLoss):
     batch_needs = POSITIVE_AND_NEGATIVE
+    host_syncs = {"_linalg_eigh": 1}  # with PCA (the default); not eigh_ex, whose error check reads a flag
     SCHEDULE_NOTE = ("Latent Boost's term rises by design as training goes on: β (Eq. 9) falls to 0 by "
                      "20 % of trainer.max_epochs, taking away the credit for samples far from other "
                      "classes, and α decays toward 1. A rising loss with rising accuracy is the schedule "

@@ -43,6 +43,8 @@ def partners(labels: torch.Tensor, needs: str) -> torch.Tensor:
 
 class ContrastiveLoss(_PairLoss):
     batch_needs = PAIR
+    # pytorch-metric-learning, used as it is: boolean masks and data-dependent pair indices
+    host_syncs = {"index:bool": 2, "index_put:bool": 1, "nonzero": 2}
 
     def __init__(self, pos_margin: float = 0.0, neg_margin: float = 1.0):
         super().__init__()
@@ -51,6 +53,7 @@ class ContrastiveLoss(_PairLoss):
 
 class TripletLoss(_PairLoss):
     batch_needs = POSITIVE_AND_NEGATIVE
+    host_syncs = {"index:bool": 1, "index_put:bool": 1, "nonzero": 1}
 
     def __init__(self, margin: float = 0.05, triplets_per_anchor: str | int = "all"):
         super().__init__()
@@ -59,6 +62,7 @@ class TripletLoss(_PairLoss):
 
 class NPairsLoss(_PairLoss):
     batch_needs = POSITIVE
+    host_syncs = {"nonzero": 2}
 
     def __init__(self):
         super().__init__()
@@ -67,6 +71,8 @@ class NPairsLoss(_PairLoss):
 
 class _AngularMarginLoss(HeadLoss):
     """Replaces the classifier head: its class weights W are parameters and its logits predict."""
+
+    host_syncs = {"index:bool": 1, "index_put:bool": 1}  # pytorch-metric-learning's boolean masks
 
     library_class: type[torch.nn.Module]
 
