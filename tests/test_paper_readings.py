@@ -69,3 +69,17 @@ def test_the_screen_runs_the_baseline_once_per_reading_in_float32():
         assert c.trainer.early_stopping_patience == 20
     today = RunSpec.from_config(compose([*BASE, "seed=0"]), resolve_data=False).name
     assert today in {s.name for s in specs}  # today's reading is the protocol's own baseline run
+
+
+def test_the_row_from_the_paper_baseline_is_15_runs_at_the_closest_reading():
+    configs = preset_configs("paper_row_fashion_mnist_latent_global_avg")
+    specs = [RunSpec.from_config(c, resolve_data=False) for c in configs]
+    assert len({s.name for s in specs}) == 15 and {s.seed for s in specs} == set(range(5))
+    assert {(s.loss, s.lam) for s in specs} == {("ce", 0.0), ("magnet", 0.75), ("latent_boost", 0.75)}
+    for c in configs:  # the reading, at the paper's protocol, in float32
+        assert c.model.latent == "global_avg" and c.trainer.amp is False and c.trainer.max_epochs == 100
+    # The screen's run at that reading is the row's seed-0 baseline: one identity, one run.
+    screen = {RunSpec.from_config(c, resolve_data=False).name: c.model.latent
+              for c in preset_configs("paper_baseline_screen_fashion_mnist")}
+    shared = {s.name for s in specs} & set(screen)
+    assert len(shared) == 1 and screen[shared.pop()] == "global_avg"
