@@ -122,8 +122,23 @@ def local(root: Path, data_root: Path, *overrides: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def local_long_run(tmp_path_factory, data_root) -> dict:
-    return local(tmp_path_factory.mktemp("local") / "out", data_root, *LONG_RUN)
+def local_long_root(tmp_path_factory, data_root) -> Path:
+    root = tmp_path_factory.mktemp("local") / "out"
+    local(root, data_root, *LONG_RUN)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_long_run(local_long_root) -> dict:
+    return outcome(local_long_root)
+
+
+def epoch_seconds(root: Path) -> float:
+    """The mean epoch time of the run under ``root``: how fast this machine trains right now."""
+    (history,) = root.glob("runs/*/history.csv")
+    with history.open() as f:
+        seconds = [float(row["seconds"]) for row in csv.DictReader(f)]
+    return sum(seconds) / len(seconds)
 
 
 def test_a_two_seed_sweep_is_one_array_job_with_the_local_results(tmp_path, cli_env, data_root, capsys):
@@ -171,15 +186,18 @@ def test_a_cancelled_task_resumes_when_the_command_runs_again(tmp_path, cli_env,
     assert outcome(root) == local_long_run
 
 
-def test_a_task_out_of_time_is_requeued_by_submitit_and_resumes(tmp_path, cli_env, local_long_run):
+def test_a_task_out_of_time_is_requeued_by_submitit_and_resumes(tmp_path, cli_env, local_long_root):
     # A one-minute limit (SLURM's least), signalled 55 s before it: SLURM checks its jobs every 30 s,
     # so the signal comes 5 to 35 s after the task starts; submitit requeues the task, and the
-    # task resumes from its checkpoint. 500 epochs outlast the first signal on a fast machine; as
-    # many requeues as a slow one may need (the shipped config allows 3).
+    # task resumes from its checkpoint. The run is sized to about 45 s of training at this
+    # machine's present speed (the local run's epochs): it outlasts the first signal and needs a
+    # requeue or two, however loaded the machine is; a slow one may need more than the shipped 3.
+    epochs = max(100, round(45 / epoch_seconds(local_long_root)))
     root = tmp_path / "out"
     limits = ("hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=55",
               "hydra.launcher.max_num_timeout=10")
-    code, out = finish(sweep(root, cli_env, *LONG_RUN, "trainer.max_epochs=500", *limits), root, timeout=400)
+    code, out = finish(sweep(root, cli_env, *LONG_RUN, f"trainer.max_epochs={epochs}", *limits), root,
+                       timeout=600)
     assert code == 0, out
     (job,) = job_ids(root)
     # Not its last state: a signal that comes as the finished task exits marks that run FAILED
@@ -190,7 +208,7 @@ def test_a_task_out_of_time_is_requeued_by_submitit_and_resumes(tmp_path, cli_en
     assert "Job completed successfully" in logs
     (result,) = outcome(root).values()  # every epoch once, in order, across the requeues
     assert result["status"] == "finished"
-    assert [int(row["epoch"]) for row in result["history"]] == list(range(1, 501))
+    assert [int(row["epoch"]) for row in result["history"]] == list(range(1, epochs + 1))
 
 
 def test_a_bad_config_stops_before_anything_is_submitted(tmp_path, cli_env):
