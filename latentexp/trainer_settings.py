@@ -66,6 +66,15 @@ def register() -> None:
     ConfigStore.instance().store(name=SCHEMA, node=TrainerSettings, provider="latentexp")
 
 
+# Settings that change nothing while another setting has a given value: (setting, other, value).
+INERT_WHILE = (("m_per_class", "sampler", "random"),)  # the random sampler never reads m
+
+
+def inert_settings(flat: dict[str, Any]) -> set[str]:
+    """The ``trainer.*`` keys of a flat config (``trainer.sampler``: ...) that change nothing in it."""
+    return {f"trainer.{key}" for key, other, value in INERT_WHILE if flat.get(f"trainer.{other}") == value}
+
+
 def expected(name: str) -> str:
     return next(f.metadata["expected"] for f in fields(TrainerSettings) if f.name == name)
 

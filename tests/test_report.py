@@ -342,3 +342,21 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_step_elsewhere(sweep, tm
     build_report([sweep], tmp_path / "terminal", formats=("md",), with_figures=False)
     err = capsys.readouterr().err
     assert all(bar in err for bar in ("finding runs", "reading runs:", "/21 [", "tables:")), err
+
+
+def test_a_setting_that_changes_nothing_is_left_out_of_its_setups_label(tmp_path):
+    def trainer(seed: int, **settings) -> dict:
+        config = run_config("magnet", 0.5, seed)
+        return config | {"trainer": {**config["trainer"], **settings}}
+
+    # m_per_class under the random sampler: the m_per_class runs' label names it, the random ones' not.
+    for seed in (0, 1):
+        finished(tmp_path / "a", "magnet", 0.5, seed, 90.0, 90.0)
+        write_run(tmp_path / "a", trainer(seed, sampler="m_per_class", m_per_class=8), test_accuracy=91.0,
+                  val_accuracy_best=91.0, epochs_run=40)
+    setups = set(collect_runs([tmp_path / "a"])["setup"])
+    assert setups == {"trainer.sampler=random", "trainer.m_per_class=8, trainer.sampler=m_per_class"}
+    # Two random-sampler setups told apart by nothing else keep it: a label never names two setups.
+    for m in (4, 8):
+        write_run(tmp_path / "b", trainer(0, m_per_class=m), test_accuracy=90.0)
+    assert set(collect_runs([tmp_path / "b"])["setup"]) == {"trainer.m_per_class=4", "trainer.m_per_class=8"}

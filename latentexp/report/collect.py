@@ -25,6 +25,7 @@ from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.report.roles import BASELINE
 from latentexp.rundir import RunDir, find_run_dirs
 from latentexp.spec import RunSpec, flatten
+from latentexp.trainer_settings import inert_settings
 
 log = logging.getLogger("latentexp")
 
@@ -197,11 +198,20 @@ def _labels(frame: pd.DataFrame, keep, group_by: list[str], shown=lambda key, va
         varying = _varying_keys([rows[p] for p in positions], keep)
         digits = {k: _distinct_digits([rows[p]["settings"].get(k, MISSING) for p in positions])
                   for k in varying}
-        for p in positions:
-            settings = rows[p]["settings"]
-            labels[p] = ", ".join(f"{k}={_short(settings.get(k, MISSING), digits[k])}" for k in varying
-                                  if shown(k, settings.get(k, MISSING), rows[p]))
+        # A setting that changes nothing in a run (m_per_class under the random sampler) is left
+        # out of its label, unless that would give two setups one label.
+        full = [_label(rows[p], varying, digits, shown, hide_inert=False) for p in positions]
+        short = [_label(rows[p], varying, digits, shown, hide_inert=True) for p in positions]
+        for p, text in zip(positions, short if len(set(short)) == len(set(full)) else full, strict=True):
+            labels[p] = text
     return labels
+
+
+def _label(row: dict, varying: list[str], digits: dict[str, int], shown, hide_inert: bool) -> str:
+    settings = row["settings"]
+    hidden = inert_settings(settings) if hide_inert else set()
+    return ", ".join(f"{k}={_short(settings.get(k, MISSING), digits[k])}" for k in varying
+                     if k not in hidden and shown(k, settings.get(k, MISSING), row))
 
 
 def _distinct_digits(values: list[Any], fewest: int = 4) -> int:
