@@ -9,7 +9,7 @@ import torch
 from support.datasets import write_fashion_mnist, write_svhn
 from support.helpers import composed, make_trainer, synthetic_data
 
-from latentexp.config_tree import instantiate
+from latentexp.config_tree import config_groups, group_option, instantiate
 from latentexp.data.samplers import m_per_class_batches
 from latentexp.data.sources import load_idx_dataset, load_svhn
 from latentexp.errors import ConfigError, DataError
@@ -127,7 +127,9 @@ def test_missing_svhn_is_a_clear_error(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- every loss on every backbone
 
-BACKBONES = ["cnn", "ffnn", "resnet18", "vgg16", "resnet50"]
+# Every backbone of conf/model/ but those chosen by name (model.arch: tests/test_named_models.py),
+# so that a backbone added there is trained here without a list to join.
+BACKBONES = [m for m in config_groups()["model"] if "arch" not in group_option("model", m)]
 # On the two big backbones, one loss of each way a loss meets a model: the logits (ce), the latent
 # as an auxiliary loss (latent_boost) and as a head with its own parameters (arcface, lace), the
 # penultimate features and the borrowed classifier (lmdl). Every loss runs on the other three.
