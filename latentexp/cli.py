@@ -92,12 +92,11 @@ train_app = hydra.main(version_base="1.3", config_path=config_dir(), config_name
 def run_planned(job) -> None:
     """A single run (no -m) as Hydra's run mode runs it, of the config `latentexp train` composed:
     the same run directory, .hydra/ record, log and callbacks, without composing it again."""
-    from hydra._internal.callbacks import Callbacks
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
     from hydra.core.utils import configure_log, run_job, setup_globals
     from hydra.types import HydraContext, RunMode
     from omegaconf import open_dict
+
+    from latentexp.hydra_internals import run_context
 
     setup_globals()
     cfg = job.config
@@ -105,9 +104,8 @@ def run_planned(job) -> None:
         cfg.hydra.mode = RunMode.RUN
     configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
     HydraConfig.instance().set_config(cfg)
-    callbacks = Callbacks(cfg)
+    loader, callbacks = run_context(cfg, config_dir())
     callbacks.on_run_start(config=cfg, config_name="config")
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(config_dir()))
     ret = run_job(hydra_context=HydraContext(config_loader=loader, callbacks=callbacks),
                   task_function=train_job, config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None)
     callbacks.on_run_end(config=cfg, config_name="config", job_return=ret)
@@ -119,18 +117,19 @@ class TrialFailed(RuntimeError):
     failure, and the sweeper tells the study."""
 
 
-# Sweepers of a grid known up front: Hydra's basic one, and latentexp's (the basic one without
-# composing again the jobs latentexp.jobs planned).
-GRID_SWEEPERS = ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-                 "hydra_plugins.latentexp_launcher.planned_sweeper.PlannedSweeper")
 PLANNED_SWEEPER = "hydra/sweeper=latentexp"
 
 
 def is_search(hydra_config) -> bool:
-    """A sweep whose jobs a sweeper proposes as it goes (Optuna, say), not a grid known up front."""
+    """A sweep whose jobs a sweeper proposes as it goes (Optuna, say), not a grid known up front:
+    neither Hydra's basic sweeper nor latentexp's (the basic one without composing again the jobs
+    latentexp.jobs planned)."""
     from hydra.types import RunMode
 
-    return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") not in GRID_SWEEPERS
+    from latentexp.hydra_internals import BASIC_SWEEPER
+
+    grids = (BASIC_SWEEPER, "hydra_plugins.latentexp_launcher.planned_sweeper.PlannedSweeper")
+    return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") not in grids
 
 
 def _remove_hydra_record(job_dir: Path) -> None:
@@ -203,9 +202,8 @@ def check_every_job(args: list[str], dry_run: bool) -> list | None:
     starts any, so that a bad value anywhere in a sweep stops it before its first job, with exit 2
     and nothing written; and check that each output root can be written. Returns the jobs; None
     where the command is left to Hydra (its own flags, another config directory, another sweeper)."""
-    from hydra._internal.utils import get_args_parser
-
     from latentexp import jobs
+    from latentexp.hydra_internals import args_parser
     from latentexp.rundir import check_output_root
     from latentexp.sweeps import job_configs
 
@@ -213,7 +211,7 @@ def check_every_job(args: list[str], dry_run: bool) -> list | None:
     if "--version" in args:
         return None
     try:
-        parsed = get_args_parser().parse_args(args)
+        parsed = args_parser().parse_args(args)
     except SystemExit:
         return None  # Hydra reports its own command-line errors
     if any((parsed.help, parsed.hydra_help, parsed.cfg, parsed.info, parsed.shell_completion,

@@ -57,8 +57,9 @@ def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     ``+key=value``, ``~key``) are then applied to a copy by Hydra's own code, as Hydra applies
     them after it composes. Anything that code refuses, and a sweep, is composed whole by Hydra,
     which says what is wrong in its own words."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from latentexp.hydra_internals import apply_overrides
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -67,7 +68,7 @@ def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
         values = [o for o in parsed if _is_value(o)]
         cfg = copy.deepcopy(compositions(tuple(o.input_line for o in parsed if not _is_value(o)), with_hydra,
                                          _tree_state()))
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        apply_overrides(values, cfg)
     except Exception:  # noqa: BLE001 - Hydra composes it all and raises what is wrong
         return hydra_compose(overrides, with_hydra)
     if with_hydra:
@@ -131,14 +132,15 @@ def _record_overrides(cfg: DictConfig, parsed: list) -> None:
 def name_the_job(cfg: DictConfig, job_overrides: list[str]) -> None:
     """Hydra's record of a job's overrides (``hydra.overrides.task`` and the override_dirname made of
     them), as its own composition of those overrides writes it."""
-    from hydra._internal.config_loader_impl import get_overrides_dirname
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from latentexp.hydra_internals import overrides_dirname
 
     dirname = cfg.hydra.job.config.override_dirname
     with open_dict(cfg.hydra):
         cfg.hydra.overrides.task = list(job_overrides)
-        cfg.hydra.job.override_dirname = get_overrides_dirname(
-            overrides=OverridesParser.create().parse_overrides(job_overrides), kv_sep=dirname.kv_sep,
+        cfg.hydra.job.override_dirname = overrides_dirname(
+            OverridesParser.create().parse_overrides(job_overrides), kv_sep=dirname.kv_sep,
             item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
 
 

@@ -107,9 +107,9 @@ def _job_overrides(task: list, multirun: bool) -> list[list[str]]:
     the command line's own words for a single run."""
     if not multirun:
         return [[o.input_line for o in task]]
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from latentexp.hydra_internals import basic_sweeper
 
-    (batch,) = BasicSweeper.split_arguments(task, max_batch_size=None)
+    (batch,) = basic_sweeper().split_arguments(task, max_batch_size=None)
     return batch
 
 

@@ -6,8 +6,9 @@ are. A job nothing planned is checked as the basic sweeper checks it."""
 from dataclasses import dataclass
 from typing import Any, Dict, Optional  # noqa: UP035 - OmegaConf reads the annotations
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
+
+from latentexp.hydra_internals import basic_sweeper
 
 
 @dataclass
@@ -22,7 +23,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="latentexp", node=Plann
                              provider="latentexp")
 
 
-class PlannedSweeper(BasicSweeper):
+class PlannedSweeper(basic_sweeper()):
     def validate_batch_is_legal(self, batch: Any) -> None:
         from latentexp.jobs import planned
 
