@@ -3,6 +3,7 @@ standard deviations computed, the class count from the data, data too large refu
 input refused before any work with one paragraph."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,16 @@ def test_bad_data_is_one_paragraph_and_exit_2_before_any_work(here, capsys, case
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (here / "out" / "runs").exists() or not any((here / "out" / "runs").iterdir())
+
+
+def test_every_dataset_file_starts_from_the_split_keys_the_trainer_reads():
+    from latentexp.config_tree import compose, config_dir, config_groups
+    from latentexp.data.datasets import SPLIT_KEYS
+
+    shared = (Path(config_dir()) / "dataset_splits.yaml").read_text()
+    assert [line.split(":")[0] for line in shared.splitlines() if line and not line.startswith("#")] == list(
+        SPLIT_KEYS)
+    for name in config_groups()["dataset"]:
+        text = (Path(config_dir()) / "dataset" / f"{name}.yaml").read_text()
+        assert "- /dataset_splits@_here_" in text, name
+        assert set(SPLIT_KEYS) <= set(compose([f"dataset={name}"]).dataset), name

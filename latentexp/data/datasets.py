@@ -4,8 +4,8 @@ A dataset node is a ``_target_`` node like a model or a loss: its class takes th
 where and how to read (``root``, ``path``, ``image_size``, ...) and has ``files()`` (the files it
 reads, by the names the loader gives them, for the run's data fingerprint; None where they are
 not there yet) and ``load()`` (a RawDataset). The keys every dataset has (SPLIT_KEYS: the subset,
-the validation share, augmentation, normalisation) are the trainer's, read by
-``latentexp.data.tensors``, and never reach the class.
+the validation share, augmentation, normalisation; conf/dataset_splits.yaml, which every dataset
+file starts from) are the trainer's, read by ``latentexp.data.tensors``, and never reach the class.
 """
 
 from __future__ import annotations
