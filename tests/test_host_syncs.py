@@ -1,16 +1,19 @@
-"""The host synchronisations left in a training step, per loss. A dispatch-mode
-recorder (latentexp/host_syncs.py) finds them on the CPU; the ``cuda`` test confirms the
-sync-free losses with CUDA's own sync debug mode."""
+"""The host synchronisations left in a training step, per loss. A dispatch-mode recorder
+(scripts/host_syncs.py, a developer tool outside the package) finds them on the CPU; the ``cuda``
+test confirms the sync-free losses with CUDA's own sync debug mode."""
 
 import re
 from pathlib import Path
 
 import pytest
 import torch
-from support.helpers import make_trainer, synthetic_data
+from support.helpers import load_script, make_trainer, synthetic_data
 
-from latentexp.host_syncs import loss_step, loss_step_syncs, recording_host_syncs
 from latentexp.losses import loss_class, loss_names
+
+host_syncs = load_script("host_syncs")
+loss_step, loss_step_syncs, recording_host_syncs = (
+    host_syncs.loss_step, host_syncs.loss_step_syncs, host_syncs.recording_host_syncs)
 
 # docs/decisions.md, "Host synchronisations in a training step": each loss class declares the syncs
 # its step makes (``host_syncs``, none for most), so a new loss is checked without a list here.
@@ -91,7 +94,7 @@ def test_cuda_a_sync_free_loss_step_does_not_synchronise(name):
 
 
 def test_the_command_prints_one_line_per_loss(capsys):
-    from latentexp.host_syncs import main
+    main = host_syncs.main
 
     main(["--losses", "magnet,latent_boost"])
     lines = capsys.readouterr().out.splitlines()

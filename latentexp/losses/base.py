@@ -52,7 +52,7 @@ class Loss(nn.Module):
     # Said once when a run starts, where the logged loss can move against the accuracy by design.
     logged_loss_note: str | None = None
     # The host synchronisations one training step with this loss makes, by kind (what
-    # latentexp/host_syncs.py records; tests/test_host_syncs.py checks every loss against its own).
+    # scripts/host_syncs.py records; tests/test_host_syncs.py checks every loss against its own).
     host_syncs: ClassVar[dict[str, int]] = {}
 
     def __init__(self) -> None:

@@ -155,6 +155,16 @@ def result_files(root: Path) -> list[Path]:
     return sorted(root.glob("runs/*/result.json"))
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (developer tools live outside the installed package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def cli(*argv: str) -> int:
     """``latentexp ARGV`` in this process (no interpreter start-up, no torch import); its exit code.
     Subprocesses are for what only a process shows: signals, kills, the console script."""

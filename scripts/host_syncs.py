@@ -1,5 +1,5 @@
 """The operations in a loss's forward and backward pass that would make the host wait for a CUDA
-device, found on any device (``python -m latentexp.host_syncs``; docs/decisions.md lists them).
+device, found on any device (``python scripts/host_syncs.py``; docs/decisions.md lists them).
 
 A dispatch mode sees every aten operation of the step, the backward pass's included, and keeps
 those that synchronise on CUDA: reading a value on the host, shapes that depend on the data
@@ -125,7 +125,7 @@ def loss_step_syncs(name: str) -> Counter:
 def main(argv: list[str] | None = None) -> None:
     from latentexp.losses import loss_names
 
-    parser = argparse.ArgumentParser(prog="python -m latentexp.host_syncs",
+    parser = argparse.ArgumentParser(prog="python scripts/host_syncs.py",
                                      description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--losses", default=",".join(loss_names()), help="comma list (default: every loss)")
     args = parser.parse_args(argv)
