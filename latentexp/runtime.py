@@ -134,6 +134,39 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+DEFERRED_SIGNALS = ("SIGUSR2", "SIGTERM")  # submitit's timeout/preemption signal, and the scheduler's
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Handle SIGUSR2 and SIGTERM when the block ends, not inside it. A handler may raise where
+    the signal lands (submitit's requeue ends a SLURM task with sys.exit from its SIGUSR2 handler):
+    inside torch.save that left the writer inconsistent, and it failed with "unexpected pos"
+    instead, a failed result for a task that had been requeued. Off the main thread: no change."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = [getattr(signal, name) for name in DEFERRED_SIGNALS if hasattr(signal, name)]
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    pending: list[tuple[int, object]] = []
+    for signum in signums:
+        signal.signal(signum, lambda number, frame: pending.append((number, frame)))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for number, frame in pending:  # as they would have been handled, now
+            handler = previous[number]
+            if callable(handler):
+                handler(number, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)
+
+
 def use_scheduler_threads() -> int | None:
     """In a task that submitit started on SLURM, torch's CPU threads become the task's CPUs
     (``SLURM_CPUS_PER_TASK``) unless ``OMP_NUM_THREADS`` names them: a cluster that does not bind a

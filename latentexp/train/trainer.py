@@ -20,7 +20,7 @@ from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.losses.base import mix_with_cross_entropy
 from latentexp.rundir import RunDir
-from latentexp.runtime import autocast_dtype, model_autocast, precision_name
+from latentexp.runtime import autocast_dtype, model_autocast, precision_name, signals_deferred
 from latentexp.trackers import Trackers
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
@@ -290,9 +290,10 @@ class Trainer:
         # Checkpoint first: history.csv never shows an epoch that a resumed run would redo, so
         # `status` never overstates progress. The checkpoint holds the history too, and a
         # resumed run rewrites the file (see save_history).
-        if self.files is not None:
-            save_checkpoint(self.files.checkpoint, self.state_dict())
-        self.save_history()
+        with signals_deferred():  # a signal's handler never lands inside a file being written
+            if self.files is not None:
+                save_checkpoint(self.files.checkpoint, self.state_dict())
+            self.save_history()
 
     def save_history(self) -> None:
         if self.files is not None:
