@@ -111,15 +111,10 @@ def test_the_report_draws_both_norms_of_the_best_lambda_runs(tmp_path):
 
 
 def test_gradient_norms_script_averages_each_phase_by_hand(tmp_path, capsys):
-    import importlib.util
-
-    from support.helpers import REPO_ROOT
+    from support.helpers import load_script
     from support.runs import finished
 
-    path = REPO_ROOT / "scripts" / "gradient_norms.py"
-    spec = importlib.util.spec_from_file_location("gradient_norms", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("gradient_norms")
     root = tmp_path / "outputs"
     for seed, scale in ((0, 1.0), (1, 3.0)):
         run_dir = finished(root, "latent_boost", 0.75, seed, 90.0, val=90.0)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.helpers import cli, result_files
+from support.helpers import cli, computing_on, result_files
 
 from latentexp.train import run
 
@@ -106,18 +106,12 @@ def outcome(root: Path) -> dict:
 def local(root: Path, data_root: Path, *overrides: str) -> dict:
     """The runs of ``overrides`` trained here, in this process (one thread, as each test worker
     and each SLURM task of these tests has), uninterrupted: what the cluster's runs must equal."""
-    import torch
-
     from latentexp.sweeps import job_configs
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with computing_on(1):
         for job in job_configs([f"dataset.root={data_root}", f"output_root={root}", "device=cpu",
                                 "dataset.download=false", *overrides]):
             run(job)
-    finally:
-        torch.set_num_threads(threads)
     return outcome(root)
 
 
