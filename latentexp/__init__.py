@@ -8,7 +8,7 @@ __all__ = ["load_history", "load_runs"]
 def __getattr__(name: str):
     # Imported when first asked for: `import latentexp` (every command's start) stays free of pandas.
     if name in __all__:
-        from latentexp import results
+        from latentexp.report import results
 
         return getattr(results, name)
     raise AttributeError(f"module 'latentexp' has no attribute {name!r}")

@@ -14,10 +14,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from latentexp.config_tree import config_dir, config_groups
+from latentexp.config.tree import config_dir, config_groups
 from latentexp.errors import ConfigError, LatentexpError
-from latentexp.jobs import register_resolvers
-from latentexp.launcher import LOCAL_LAUNCHER, check_settings, jobs_at_once
+from latentexp.launch.jobs import register_resolvers
+from latentexp.launch.launcher import LOCAL_LAUNCHER, check_settings, jobs_at_once
 from latentexp.printable import escape_log_records, printable
 
 USAGE = """usage: latentexp COMMAND [ARGS]
@@ -58,11 +58,13 @@ def report_error(err: LatentexpError) -> None:
 
 
 def train_job(cfg: DictConfig) -> float | None:
-    """Hydra's task function: the run of one job, resolved once (latentexp.jobs)."""
+    """Hydra's task function: the run of one job, resolved once (latentexp.launch.jobs)."""
     from hydra.types import RunMode
 
-    from latentexp import jobs
-    from latentexp.train.run import run_spec  # heavy imports only once Hydra has parsed the command line
+    from latentexp.launch import jobs
+    from latentexp.launch.training import (
+        run_spec,  # heavy imports only once Hydra has parsed the command line
+    )
 
     hydra_config = HydraConfig.get()
     job_dir = Path(hydra_config.runtime.output_dir)
@@ -96,7 +98,7 @@ def run_planned(job) -> None:
     from hydra.types import HydraContext, RunMode
     from omegaconf import open_dict
 
-    from latentexp.hydra_internals import run_context
+    from latentexp.config.hydra_internals import run_context
 
     setup_globals()
     cfg = job.config
@@ -123,10 +125,10 @@ PLANNED_SWEEPER = "hydra/sweeper=latentexp"
 def is_search(hydra_config) -> bool:
     """A sweep whose jobs a sweeper proposes as it goes (Optuna, say), not a grid known up front:
     neither Hydra's basic sweeper nor latentexp's (the basic one without composing again the jobs
-    latentexp.jobs planned)."""
+    latentexp.launch.jobs planned)."""
     from hydra.types import RunMode
 
-    from latentexp.hydra_internals import BASIC_SWEEPER
+    from latentexp.config.hydra_internals import BASIC_SWEEPER
 
     grids = (BASIC_SWEEPER, "hydra_plugins.latentexp_launcher.planned_sweeper.PlannedSweeper")
     return hydra_config.mode == RunMode.MULTIRUN and hydra_config.sweeper.get("_target_") not in grids
@@ -198,14 +200,14 @@ def check_group_choices(args: list[str]) -> None:
 
 
 def check_every_job(args: list[str], dry_run: bool) -> list | None:
-    """Compose, validate and specify every job of the command once (latentexp.jobs) before Hydra
+    """Compose, validate and specify every job of the command once (latentexp.launch.jobs) before Hydra
     starts any, so that a bad value anywhere in a sweep stops it before its first job, with exit 2
     and nothing written; and check that each output root can be written. Returns the jobs; None
     where the command is left to Hydra (its own flags, another config directory, another sweeper)."""
-    from latentexp import jobs
-    from latentexp.hydra_internals import args_parser
-    from latentexp.rundir import check_output_root
-    from latentexp.sweeps import job_configs
+    from latentexp.config.hydra_internals import args_parser
+    from latentexp.launch import jobs
+    from latentexp.launch.sweeps import job_configs
+    from latentexp.runs.rundir import check_output_root
 
     jobs.plan([])  # this command's jobs only
     if "--version" in args:
@@ -262,10 +264,10 @@ def check_search(overrides: list[str], dry_run: bool) -> None:
     check: a refused trial fails alone."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from latentexp.rundir import check_output_root
-    from latentexp.spec import RunSpec
-    from latentexp.sweeps import job_configs
-    from latentexp.validation import validate_config
+    from latentexp.launch.sweeps import job_configs
+    from latentexp.launch.validation import validate_config
+    from latentexp.runs.rundir import check_output_root
+    from latentexp.runs.spec import RunSpec
 
     fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides)
              if not o.is_sweep_override() and not o.input_line.startswith(("hydra", "+hydra", "~hydra"))
@@ -376,8 +378,8 @@ def time_estimate(specs: list, config) -> list[str]:
     of its dataset and model under the same output root (the epochs early stopping left them and
     the machine they ran on), divided among the jobs the local launcher runs at once. Lines that
     say so where no finished run can stand for a kind of run."""
-    from latentexp.launcher import jobs_at_once
-    from latentexp.status import finished_seconds
+    from latentexp.launch.launcher import jobs_at_once
+    from latentexp.runs.status import finished_seconds
 
     if not specs:
         return []
@@ -411,7 +413,7 @@ def _hours(seconds: float) -> str:
 
 
 def analyze_command(args: list[str]) -> None:
-    from latentexp.analysis import main as analyze_main
+    from latentexp.report.analysis import main as analyze_main
 
     _run_reporting_errors(analyze_main, args, "analyze")
 
@@ -423,13 +425,13 @@ def report_command(args: list[str]) -> None:
 
 
 def status_command(args: list[str]) -> None:
-    from latentexp.status import main as status_main
+    from latentexp.runs.status import main as status_main
 
     _run_reporting_errors(status_main, args, "status")
 
 
 def bench_command(args: list[str]) -> None:
-    from latentexp.bench import main as bench_main
+    from latentexp.bench.command import main as bench_main
 
     _run_reporting_errors(bench_main, args, "bench")
 

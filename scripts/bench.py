@@ -7,7 +7,7 @@ The same as `latentexp bench`; run `python scripts/bench.py --help` for the opti
 
 import sys
 
-from latentexp.bench import main
+from latentexp.bench.command import main
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -5,7 +5,7 @@ allocator) and each change on top of it alone, then all that were kept (the pack
 the trainer builds it), torch.compile, and the evaluation pass at several batch sizes. Batch 128 of
 random 28x28 images, float32 and channels_last unless named, cross-entropy; every configuration runs
 in a process of its own (the allocator setting cannot be undone), repeats interleaved, the median
-kept. The limit is latentexp.roofline's, measured in the same run.
+kept. The limit is latentexp.bench.roofline's, measured in the same run.
 
     python scripts/cnn_step_levers.py                 # 1 and 2 threads, about 10 minutes on 2 cores
     python scripts/cnn_step_levers.py --threads 2 --repeats 1 --steps 10   # a quick look
@@ -41,7 +41,7 @@ def build(levers: set[str]):
     import torch
     from torch import nn
 
-    from latentexp.models import build_model
+    from latentexp.config.components import build_model
     from latentexp.models.dropout import ByteDropout
     from latentexp.runtime import keep_freed_memory
 
@@ -122,7 +122,7 @@ def in_process(args) -> None:
 
     torch.set_num_threads(args.threads)
     if args.one == "limit":
-        from latentexp.roofline import limits, step_flops
+        from latentexp.bench.roofline import limits, step_flops
         from latentexp.runtime import configure_backends, device_name
 
         configure_backends(torch.device("cpu"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from latentexp.data.sources import load_raw
+from latentexp.config.components import load_raw
 from latentexp.errors import DataError
 
 DATASETS = {

@@ -20,7 +20,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from latentexp.report.collect import collect_runs  # noqa: E402
-from latentexp.rundir import RunDir  # noqa: E402
+from latentexp.runs.rundir import RunDir  # noqa: E402
 
 COLUMNS = ["grad_aux_norm", "grad_ce_norm", "grad_cosine"]
 

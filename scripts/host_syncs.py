@@ -100,7 +100,7 @@ def loss_step(name: str, device: str | torch.device = "cpu", batch: int = 128, c
               dim: int = 64, seed: int = 0):
     """One training-mode forward and backward of loss ``name`` on a random batch holding every
     class, as a function, after a first call (losses that set up state on their first batch)."""
-    from latentexp.losses import build_loss, loss_class
+    from latentexp.config.components import build_loss, loss_class
 
     generator = torch.Generator().manual_seed(seed)
     classifier = torch.nn.Linear(dim, classes).to(device)
@@ -123,7 +123,7 @@ def loss_step_syncs(name: str) -> Counter:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from latentexp.losses import loss_names
+    from latentexp.config.components import loss_names
 
     parser = argparse.ArgumentParser(prog="python scripts/host_syncs.py",
                                      description=__doc__.split("\n\n")[0].replace("\n", " "))

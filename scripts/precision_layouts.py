@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from latentexp.models import build_model
+from latentexp.config.components import build_model
 
 
 def samples_per_second(model_name: str, shape, bf16: bool, channels_last: bool, steps: int,

@@ -22,8 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from support.datasets import write_cifar10, write_cifar100, write_fashion_mnist  # noqa: E402
 from support.helpers import cli_environment  # noqa: E402
 
-from latentexp.config_tree import compose  # noqa: E402
-from latentexp.jobs import register_resolvers  # noqa: E402
+from latentexp.config.tree import compose  # noqa: E402
+from latentexp.launch.jobs import register_resolvers  # noqa: E402
 
 register_resolvers()
 

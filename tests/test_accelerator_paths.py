@@ -142,7 +142,7 @@ def test_a_checkpoint_in_another_precision_is_not_resumed(tmp_path, monkeypatch,
 
 
 def test_result_records_the_precision(compose_cfg, monkeypatch, tmp_path):
-    from latentexp.train import run
+    from latentexp.launch.training import run
 
     monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
     result = run(compose_cfg("loss=ce", "trainer.max_epochs=1", "dataset.limit_train=200"))
@@ -155,8 +155,8 @@ def test_latents_are_not_rewritten_in_another_precision(compose_cfg, monkeypatch
     """A finished bf16 run whose test latents were lost, evaluated again on a machine that would
     predict in float32, is refused with the reason: its rewritten latents would not be the run's."""
     from latentexp.errors import DataError
-    from latentexp.spec import RunSpec
-    from latentexp.train import run
+    from latentexp.launch.training import run
+    from latentexp.runs.spec import RunSpec
 
     monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
     cfg = compose_cfg("loss=ce", "trainer.max_epochs=1", "dataset.limit_train=200")
@@ -210,8 +210,8 @@ def test_cuda_trainer_takes_every_cuda_branch(tmp_path):
     from support.helpers import make_spec
 
     from latentexp.data.tensors import DeviceData
-    from latentexp.rundir import RunDir
-    from latentexp.train.build import build_trainer
+    from latentexp.launch.build import build_trainer
+    from latentexp.runs.rundir import RunDir
 
     cuda = torch.device("cuda")
     cpu_data = synthetic_data(n=256)
@@ -237,7 +237,7 @@ def test_cuda_trainer_takes_every_cuda_branch(tmp_path):
 def test_cuda_losses_equal_their_cpu_values(loss):
     """The sync-free code paths (torch.where, gather, fixed-size class means) give on the GPU
     what they give on the CPU."""
-    from latentexp.losses import build_loss
+    from latentexp.config.components import build_loss
 
     torch.manual_seed(0)
     features, labels = torch.randn(64, 16, dtype=torch.float64), torch.arange(64) % 8

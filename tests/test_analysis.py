@@ -8,15 +8,15 @@ from sklearn import metrics
 from sklearn.datasets import make_blobs
 from support.helpers import cli
 
-from latentexp import analysis
+from latentexp.launch.training import run
 from latentexp.metrics.clustering import (
     cluster_quality,
     external_indices,
     hungarian_accuracy,
     internal_indices,
 )
-from latentexp.rundir import RunDir
-from latentexp.train import run
+from latentexp.report import analysis
+from latentexp.runs.rundir import RunDir
 
 
 def blobs(n=300, k=4, d=6, seed=0, spread=0.5):

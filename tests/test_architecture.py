@@ -1,5 +1,6 @@
-"""The structure the README's "Architecture" section promises: no import cycle in the package,
-light commands that stay light, one module per concern, an epoch that fits on a screen."""
+"""The structure docs/architecture.md promises: layers that import only downwards, a core without
+Hydra or OmegaConf, no import cycle in the package, light commands that stay light, one module per
+concern, an epoch that fits on a screen."""
 
 import ast
 import inspect
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support.helpers import REPO_ROOT
 
 from latentexp.train.trainer import Trainer
@@ -121,7 +123,7 @@ def test_relative_imports_count_as_imports(tmp_path):
 
 
 def test_status_needs_no_torch_and_report_no_training_stack():
-    code = ("import sys, latentexp.status, latentexp.rundir, latentexp.runlock\n"
+    code = ("import sys, latentexp.runs.status, latentexp.runs.rundir, latentexp.runs.runlock\n"
             "assert 'torch' not in sys.modules, 'status imported torch'\n"
             "import latentexp.report\n"
             "trained = [m for m in sys.modules if m.startswith('latentexp.train')]\n"
@@ -135,9 +137,106 @@ def test_run_directory_file_names_are_spelled_only_in_rundir():
              '"analysis.json"', '"tsne.npz"', '"run.lock"', '"config.yaml"')
     spelled = {(p.relative_to(REPO_ROOT).as_posix(), n) for p in PACKAGE.rglob("*.py") for n in names
                if n in p.read_text()}
-    assert {path for path, _ in spelled} <= {"latentexp/rundir.py", "latentexp/config_tree.py"}, spelled
+    assert {path for path, _ in spelled} <= {"latentexp/runs/rundir.py", "latentexp/config/tree.py"}, spelled
 
 
 def test_fit_with_one_epoch_fits_on_one_screen():
     lines = inspect.getsource(Trainer.fit).splitlines()
     assert len(lines) <= 60, len(lines)
+
+
+# The layers, lowest first: a module may import its own layer and those below it, never one above.
+# The core (data, models, losses, metrics, train) takes plain values and objects: no Hydra, no
+# OmegaConf, no conf/, no run directories (docs/architecture.md).
+LAYERS = (
+    ("base", ("errors", "io", "tensor_files", "printable", "progress", "runtime", "arguments")),
+    ("core", ("data", "models", "losses", "metrics", "train")),
+    ("config", ("config",)),
+    ("runs", ("runs",)),
+    ("report", ("report",)),
+    ("launch", ("launch",)),
+    ("bench", ("bench",)),
+    ("entry", ("__main__", "cli")),
+)
+CORE_FORBIDS = ("hydra", "omegaconf", "yaml")  # third-party packages the core never imports
+
+
+def layer_of(module: str, package: str = "latentexp") -> int:
+    """The index of a module's layer in LAYERS (the package's own __init__ is the entry)."""
+    if module == package:
+        return len(LAYERS) - 1
+    top = module.split(".")[1]
+    for index, (_, members) in enumerate(LAYERS):
+        if top in members:
+            return index
+    raise AssertionError(f"{module} is in no layer: add {top!r} to LAYERS (and to docs/architecture.md)")
+
+
+def upward_imports(graph: dict[str, set[str]], package: str = "latentexp") -> list[str]:
+    for module in graph:
+        layer_of(module, package)  # every module has its layer
+    return sorted(f"{a} ({LAYERS[layer_of(a, package)][0]}) imports {b} ({LAYERS[layer_of(b, package)][0]})"
+                  for a, targets in graph.items() for b in targets
+                  if layer_of(b, package) > layer_of(a, package))
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of every package a file imports, lazy imports included."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def core_files(package: Path = PACKAGE) -> list[Path]:
+    core = {index for index, (name, _) in enumerate(LAYERS) if name in ("base", "core")}
+    return [p for p in package.rglob("*.py")
+            if layer_of(module_name(p, package.parent), package.name) in core]
+
+
+def test_every_module_imports_only_its_layer_and_those_below():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_core_imports_no_hydra_omegaconf_or_yaml():
+    found = {p.relative_to(REPO_ROOT).as_posix(): sorted(third_party_imports(p) & set(CORE_FORBIDS))
+             for p in core_files()}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_the_core_runs_without_the_config_layer():
+    # what a researcher's own script imports: the trainer, the losses, the backbones, the data
+    code = ("import sys\nimport latentexp.train, latentexp.losses.latent_boost, latentexp.models.cnn, "
+            "latentexp.data.tensors, latentexp.metrics\n"
+            "up = sorted(m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf') or "
+            "m.startswith(('latentexp.config', 'latentexp.runs', 'latentexp.launch', 'latentexp.report')))\n"
+            "assert not up, up\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_layer_rules_catch_a_planted_breach(tmp_path):
+    # a loss that looks its options up in conf/ (the config layer, above the core) and a trainer
+    # that imports OmegaConf: both are reported
+    package = _write_package(tmp_path, {
+        "latentexp/__init__.py": "",
+        "latentexp/errors.py": "",
+        "latentexp/losses/__init__.py": "",
+        "latentexp/losses/mine.py": "def names():\n    from latentexp.config.tree import config_groups\n",
+        "latentexp/train/__init__.py": "",
+        "latentexp/train/trainer.py": "from omegaconf import OmegaConf\nfrom latentexp import errors\n",
+        "latentexp/config/__init__.py": "",
+        "latentexp/config/tree.py": "from latentexp.losses import mine\n",
+    }).parent / "latentexp"
+    assert upward_imports(import_graph(package)) == [
+        "latentexp.losses.mine (core) imports latentexp.config (config)",
+        "latentexp.losses.mine (core) imports latentexp.config.tree (config)"]
+    assert {p.name: sorted(third_party_imports(p) & set(CORE_FORBIDS)) for p in core_files(package)
+            if third_party_imports(p) & set(CORE_FORBIDS)} == {"trainer.py": ["omegaconf"]}
+    # and a module no layer holds is named, not passed over
+    (package / "utilities.py").write_text("")
+    with pytest.raises(AssertionError, match="latentexp.utilities is in no layer"):
+        upward_imports(import_graph(package))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from latentexp.models import build_model
+from latentexp.config.components import build_model
 from latentexp.models.dropout import ByteDropout, keep_mask
 
 

@@ -162,7 +162,7 @@ def test_wheel_ships_the_config_tree(tmp_path):
         names = set(zf.namelist())
         zf.extractall(tmp_path / "site")
     assert "latentexp/conf/config.yaml" in names and "latentexp/conf/loss/latent_boost.yaml" in names
-    probe = "from latentexp.config_tree import config_dir; print(config_dir())"
+    probe = "from latentexp.config.tree import config_dir; print(config_dir())"
     found = subprocess.run([sys.executable, "-c", probe],
                            env={**os.environ, "PYTHONPATH": str(tmp_path / "site")}, cwd=tmp_path,
                            capture_output=True, text=True)

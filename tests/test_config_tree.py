@@ -8,8 +8,8 @@ import shutil
 import pytest
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from latentexp import config_tree
-from latentexp.config_tree import compose, hydra_compose
+from latentexp.config import tree as config_tree
+from latentexp.config.tree import compose, hydra_compose
 
 
 def nodes(node, path="") -> list:

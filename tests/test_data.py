@@ -6,6 +6,7 @@ import pytest
 import torch
 from support.datasets import idx_bytes, write_cifar10, write_cifar100, write_fashion_mnist
 
+from latentexp.config.components import load_raw
 from latentexp.data import load_device_data, random_crop_flip, sources, train_val_indices
 from latentexp.data.idx import read_idx
 from latentexp.data.sources import load_cifar, load_fashion_mnist
@@ -246,7 +247,7 @@ def test_device_data_batches_cover_the_training_set(tmp_path, no_system_data):
     write_fashion_mnist(tmp_path / "fm", n_train=300, n_test=50)
     cfg = {"name": "fashion_mnist", "root": str(tmp_path / "fm"), "download": False, "limit_train": None,
            "val_fraction": 0.1, "augment": False, "mean": [0.5], "std": [0.25]}
-    data = load_device_data(cfg, seed=0, device=torch.device("cpu"))
+    data = load_device_data(load_raw(cfg), cfg, seed=0, device=torch.device("cpu"))
     assert data.train_x.dtype == torch.uint8 and len(data.train_y) == 270 and len(data.val_y) == 30
     g = torch.Generator().manual_seed(0)
     batches = list(data.train_batches(64, g))
@@ -293,5 +294,5 @@ def test_limit_test_is_one_fixed_subset_for_every_run_seed(data_root):
     assert np.array_equal(limited_test_indices(100, None), np.arange(100))
     cfg = {"name": "fashion_mnist", "root": str(data_root), "download": False, "limit_train": None,
            "limit_test": 20, "val_fraction": 0.1, "augment": False, "mean": [0.5], "std": [0.5]}
-    first, second = (load_device_data(cfg, seed, torch.device("cpu")) for seed in (0, 1))
+    first, second = (load_device_data(load_raw(cfg), cfg, seed, torch.device("cpu")) for seed in (0, 1))
     assert len(first.test_y) == 20 and torch.equal(first.test_x, second.test_x)

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from support.datasets import write_arrays
 
-from latentexp.config_tree import compose
+from latentexp.config.tree import compose
 from latentexp.data.fingerprint import file_digests
 from latentexp.errors import DataError
 from latentexp.io import file_stamp
-from latentexp.spec import RunSpec
-from latentexp.train import Trainer, run
+from latentexp.launch.training import run
+from latentexp.runs.spec import RunSpec
+from latentexp.train import Trainer
 
 TINY = ("trainer.max_epochs=2", "trainer.batch_size=32", "model=ffnn", "device=cpu")
 
@@ -230,7 +231,7 @@ def test_a_decompression_bomb_is_named_not_a_traceback(tmp_path, monkeypatch):
 @pytest.mark.parametrize("size", ["0", "-4", "[0,3]"])
 def test_an_image_size_below_one_is_refused(tmp_path, size):
     from latentexp.errors import ConfigError
-    from latentexp.validation import validate_config
+    from latentexp.launch.validation import validate_config
 
     cfg = compose(["dataset=image_folder", f"dataset.root={tmp_path}", f"dataset.image_size={size}"])
     with pytest.raises(ConfigError, match="dataset.image_size=.* each at least 1"):
@@ -238,8 +239,8 @@ def test_an_image_size_below_one_is_refused(tmp_path, size):
 
 
 def test_the_paper_cnn_refuses_images_it_would_pool_away():
+    from latentexp.config.components import build_model
     from latentexp.errors import ConfigError
-    from latentexp.models import build_model
 
     with pytest.raises(ConfigError, match="needs images of at least 4x4 pixels; these are 1x1"):
         build_model("cnn", 1, (1, 1), 10)
@@ -275,12 +276,13 @@ def test_a_torchvision_dataset_that_cannot_be_fetched_says_so_and_leaves_nothing
 def test_the_same_npz_under_another_name_is_the_same_data(tmp_path):
     import shutil
 
+    from latentexp.config.components import build_source
     from latentexp.data.identity import data_fingerprint
 
     first = write_arrays(tmp_path / "data.npz")
     second = tmp_path / "elsewhere" / "renamed.npz"
     second.parent.mkdir()
     shutil.copy(first, second)
-    prints = [data_fingerprint({"_target_": "latentexp.data.arrays.Arrays", "name": "arrays", "path": str(p)})
-              for p in (first, second)]
+    prints = [data_fingerprint(build_source({"_target_": "latentexp.data.arrays.Arrays", "name": "arrays",
+                                             "path": str(p)}), "arrays") for p in (first, second)]
     assert prints[0] == prints[1]

@@ -11,7 +11,7 @@ from PIL import Image
 from support.datasets import write_arrays, write_fashion_mnist, write_image_folder
 from support.helpers import cli
 
-from latentexp.data import build_source, load_raw
+from latentexp.config.components import build_source, load_raw
 from latentexp.data.tensors import training_statistics
 from latentexp.errors import DataError
 
@@ -64,10 +64,10 @@ def test_an_edited_image_is_other_data(tmp_path):
 
     root = write_image_folder(tmp_path / "f", classes=2, per_class=3)
     cfg = {"name": "image_folder", "root": str(root)}
-    before = data_fingerprint(cfg)
+    before = data_fingerprint(build_source(cfg), "image_folder")
     picture = next(root.glob("*/img1.png"))
     Image.fromarray(255 - np.asarray(Image.open(picture))).save(picture)
-    assert data_fingerprint(cfg) != before
+    assert data_fingerprint(build_source(cfg), "image_folder") != before
 
 
 @pytest.mark.slow
@@ -163,7 +163,7 @@ def test_bad_data_is_one_paragraph_and_exit_2_before_any_work(here, capsys, case
 
 
 def test_every_dataset_file_starts_from_the_split_keys_the_trainer_reads():
-    from latentexp.config_tree import compose, config_dir, config_groups
+    from latentexp.config.tree import compose, config_dir, config_groups
     from latentexp.data.datasets import SPLIT_KEYS
 
     shared = (Path(config_dir()) / "dataset_splits.yaml").read_text()

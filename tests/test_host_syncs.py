@@ -9,7 +9,7 @@ import pytest
 import torch
 from support.helpers import load_script, make_trainer, synthetic_data
 
-from latentexp.losses import loss_class, loss_names
+from latentexp.config.components import loss_class, loss_names
 
 host_syncs = load_script("host_syncs")
 loss_step, loss_step_syncs, recording_host_syncs = (

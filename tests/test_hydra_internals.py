@@ -1,4 +1,4 @@
-"""latentexp/hydra_internals.py is the one module that uses hydra._internal: each thing it offers
+"""latentexp/config/hydra_internals.py is the one module that uses hydra._internal: each thing it offers
 works on the installed Hydra, whose version pyproject bounds (a Hydra outside the bounds is a
 change to that module and to these tests)."""
 
@@ -9,14 +9,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from support.helpers import REPO_ROOT
 
-from latentexp import hydra_internals
-from latentexp.config_tree import config_dir
+from latentexp.config import hydra_internals
+from latentexp.config.tree import config_dir
 
 
 def test_no_other_module_reaches_into_hydra_internals():
     sources = [*(REPO_ROOT / "latentexp").rglob("*.py"), *(REPO_ROOT / "hydra_plugins").rglob("*.py")]
     reaching = [str(p.relative_to(REPO_ROOT)) for p in sources if "hydra._internal" in p.read_text()]
-    assert reaching == ["latentexp/hydra_internals.py"]
+    assert reaching == ["latentexp/config/hydra_internals.py"]
 
 
 def test_the_installed_hydra_is_within_the_bounds_pyproject_sets():

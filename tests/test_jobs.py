@@ -7,8 +7,9 @@ import pytest
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from support.helpers import cli, result_files
 
-from latentexp import config_tree, jobs, validation
-from latentexp.spec import RunSpec
+from latentexp.config import tree as config_tree
+from latentexp.launch import jobs, validation
+from latentexp.runs.spec import RunSpec
 
 TINY = ["model=ffnn", "trainer.max_epochs=1", "dataset.limit_train=300", "dataset.limit_test=100",
         "trainer.batch_size=64", "device=cpu"]
@@ -70,7 +71,7 @@ def test_the_local_launchers_workers_take_the_planned_jobs(counted, tmp_path):
 
 
 def test_a_job_nothing_planned_is_resolved_once_and_its_refusal_kept(tmp_path):
-    from latentexp.config_tree import compose
+    from latentexp.config.tree import compose
 
     jobs.plan([])
     cfg = compose(["lambda=0.5", f"output_root={tmp_path}"], with_hydra=True)
@@ -87,8 +88,8 @@ def test_a_job_nothing_planned_is_resolved_once_and_its_refusal_kept(tmp_path):
 
 def test_jobs_sharing_an_optimizer_build_it_once_and_a_refused_one_is_still_refused(monkeypatch):
     """The trial build of the optimizer and its schedule is kept per distinct setting, accepted only."""
-    from latentexp import config_tree
-    from latentexp.config_tree import compose
+    from latentexp.config import tree as config_tree
+    from latentexp.config.tree import compose
     from latentexp.errors import ConfigError
 
     built = collections.Counter()

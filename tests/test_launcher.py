@@ -24,10 +24,10 @@ from support.helpers import (
     result_files,
 )
 
-from latentexp import launcher
 from latentexp.errors import ConfigError
-from latentexp.launcher import LOCAL_LAUNCHER, check_settings, forks_jobs, machine_cores, plan_workers
-from latentexp.rundir import RunDir
+from latentexp.launch import launcher
+from latentexp.launch.launcher import LOCAL_LAUNCHER, check_settings, forks_jobs, machine_cores, plan_workers
+from latentexp.runs.rundir import RunDir
 
 SMALL = ["dataset.limit_train=600", "dataset.limit_test=100", "trainer.batch_size=32", "device=cpu"]
 
@@ -164,7 +164,7 @@ def test_launcher_settings_that_cannot_run_are_refused(value):
 
 def test_the_checks_know_the_launcher_hydra_composes():
     from hydra_plugins.latentexp_launcher.local_launcher import LocalLauncherConf
-    from latentexp.config_tree import compose
+    from latentexp.config.tree import compose
 
     composed = compose([], with_hydra=True).hydra.launcher._target_
     assert LocalLauncherConf._target_ == LOCAL_LAUNCHER == composed
@@ -338,7 +338,7 @@ def test_ctrl_c_of_a_joblib_sweep_is_the_one_line_without_the_resource_trackers_
 
 def test_a_job_dies_with_its_sweep_even_when_the_sweep_dies_first(tmp_path):
     """die_with_parent on its own: a child whose parent has gone is killed, not left to run."""
-    code = ("import os, sys, time; from latentexp.launcher import die_with_parent; "
+    code = ("import os, sys, time; from latentexp.launch.launcher import die_with_parent; "
             "die_with_parent(int(sys.argv[1])); print('watching', flush=True); time.sleep(60)")
     parent = subprocess.Popen([sys.executable, "-c",
                                "import subprocess, sys, os; p = subprocess.Popen([sys.executable, '-c', "

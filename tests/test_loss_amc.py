@@ -8,8 +8,8 @@ import torch
 from support.loss_batches import batch, build
 from support.naive_losses import naive_amc
 
+from latentexp.config.components import build_loss
 from latentexp.errors import ConfigError
-from latentexp.losses import build_loss
 
 
 @pytest.mark.parametrize("pairs", ["halves", "all"])

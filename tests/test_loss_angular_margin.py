@@ -7,8 +7,9 @@ from pytorch_metric_learning import losses as pml
 from support.loss_batches import C, D, batch, build
 from support.naive_losses import naive_annealed_sphereface
 
+from latentexp.config.components import build_loss
 from latentexp.errors import ConfigError
-from latentexp.losses import HeadLoss, build_loss
+from latentexp.losses import HeadLoss
 
 
 @pytest.mark.parametrize(

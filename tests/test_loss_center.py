@@ -9,7 +9,7 @@ from support.naive_losses import (
     naive_center_update,
 )
 
-from latentexp.losses import build_loss
+from latentexp.config.components import build_loss
 
 
 def test_center_loss_and_update_rule_match_naive_loops():

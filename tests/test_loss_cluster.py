@@ -12,7 +12,7 @@ from support.naive_losses import (
     naive_pca,
 )
 
-from latentexp.losses import build_loss
+from latentexp.config.components import build_loss
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.losses.pca import components_for_threshold, pca_project
 

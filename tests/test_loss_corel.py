@@ -10,8 +10,8 @@ from support.naive_losses import (
     naive_corel_gaussian,
 )
 
+from latentexp.config.components import build_loss
 from latentexp.errors import ConfigError
-from latentexp.losses import build_loss
 
 
 @pytest.mark.parametrize("lam", [0.25, 0.85, 1.0])

@@ -7,8 +7,9 @@ import torch
 from support.loss_batches import C, D, batch, build, linear
 from support.naive_losses import naive_lmdl
 
+from latentexp.config.components import build_loss
 from latentexp.errors import ConfigError
-from latentexp.losses import build_loss, loss_kind
+from latentexp.losses import loss_kind
 
 
 def lmdl_inputs(seed=8):

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from support.loss_batches import C, D, batch, linear
 
-from latentexp.config_tree import LABEL_KEYS, group_option
+from latentexp.config.components import build_loss, loss_class, loss_names
+from latentexp.config.tree import LABEL_KEYS, group_option
 from latentexp.errors import ConfigError
-from latentexp.losses import HeadLoss, build_loss, loss_class, loss_kind, loss_names, loss_parameters
+from latentexp.losses import HeadLoss, loss_kind, loss_parameters
 
 
 def test_cross_entropy_is_torch_cross_entropy():

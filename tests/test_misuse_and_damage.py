@@ -17,14 +17,13 @@ import torch
 from support.helpers import cli, make_trainer, synthetic_data
 from support.runs import finished
 
+from latentexp.config.components import loss_names
 from latentexp.errors import DataError
-from latentexp.losses import loss_names
+from latentexp.launch.training import run, run_spec
 from latentexp.report.command import build_report
-from latentexp.rundir import RunDir
-from latentexp.spec import RunSpec
-from latentexp.train import run
+from latentexp.runs.rundir import RunDir
+from latentexp.runs.spec import RunSpec
 from latentexp.train.early_stopping import EarlyStopping
-from latentexp.train.run import run_spec
 from latentexp.train.trainer import LossNeverActed, TrainingDiverged
 
 TINY = ("trainer.max_epochs=1", "dataset.limit_train=200", "dataset.limit_test=100")
@@ -51,7 +50,7 @@ def test_the_fraction_of_samples_that_counted_is_recorded_per_epoch(loss):
 
 
 def test_the_counted_fraction_is_the_share_of_samples_with_the_partners_they_need():
-    from latentexp.losses import build_loss
+    from latentexp.config.components import build_loss
 
     labels = torch.tensor([0, 0, 1, 2, 2, 2, 3, 4])  # 1, 3, 4 alone: 5 of 8 have a positive
     for name, expected in (("magnet", 5 / 8), ("triplet", 5 / 8), ("npair", 5 / 8), ("contrastive", 1.0)):
@@ -63,7 +62,7 @@ def test_the_counted_fraction_is_the_share_of_samples_with_the_partners_they_nee
 
 def test_a_run_whose_loss_never_acts_is_recorded_as_failed(compose_cfg, monkeypatch):
     # Past validation (which refuses batches of 2 for Magnet): the measured check must still catch it.
-    monkeypatch.setattr("latentexp.validation._check_batches_can_hold", lambda *a: None)
+    monkeypatch.setattr("latentexp.launch.validation._check_batches_can_hold", lambda *a: None)
     result = run(compose_cfg("loss=magnet", "lambda=0.5", "trainer.batch_size=2", *TINY))
     assert result["status"] == "failed" and "acted on no sample" in result["reason"]
 
@@ -476,7 +475,7 @@ def test_report_flags_cells_whose_runs_come_from_different_code(tmp_path):
 
 
 def test_the_run_format_version_keeps_old_runs_apart(compose_cfg, monkeypatch):
-    from latentexp import spec as spec_module
+    from latentexp.runs import spec as spec_module
 
     before = RunSpec.from_config(compose_cfg()).name
     monkeypatch.setattr(spec_module, "FORMAT_VERSION", spec_module.FORMAT_VERSION + 1)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from latentexp.config.components import build_model
 from latentexp.errors import ConfigError
-from latentexp.models import build_model
 
 
 @pytest.mark.slow
@@ -76,7 +76,7 @@ def test_the_paper_cnns_default_latent_is_the_dense_layer():
 
 
 def test_an_unknown_cnn_latent_is_refused_before_any_work(compose_cfg):
-    from latentexp.validation import validate_config
+    from latentexp.launch.validation import validate_config
 
     refusal = "model.latent='flat' is not a reading.*dense, global_max, global_avg"
     with pytest.raises(ConfigError, match=refusal):
@@ -87,7 +87,7 @@ def test_an_unknown_cnn_latent_is_refused_before_any_work(compose_cfg):
                                           ("model.latent_dim=0", "model.latent_dim=0 is invalid"),
                                           ("model.dropout=1.0", "model.dropout=1.0 is invalid")])
 def test_the_cnns_settings_are_checked_before_any_work(compose_cfg, setting, says):
-    from latentexp.validation import validate_config
+    from latentexp.launch.validation import validate_config
 
     with pytest.raises(ConfigError, match=says):
         validate_config(compose_cfg(setting))

@@ -8,8 +8,8 @@ import torch
 from support.datasets import write_image_folder
 from support.helpers import cli, make_trainer, synthetic_data
 
+from latentexp.config.components import build_model
 from latentexp.errors import ConfigError
-from latentexp.models import build_model
 from latentexp.models.named import TimmBackbone, TorchvisionBackbone
 
 timm = pytest.importorskip("timm")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from latentexp.config_tree import compose, config_dir
-from latentexp.spec import RunSpec, plain_config
-from latentexp.sweeps import preset_configs
+from latentexp.config.tree import compose, config_dir
+from latentexp.launch.sweeps import preset_configs
+from latentexp.runs.spec import RunSpec, plain_config
 
 READINGS = {
     "today": {},

@@ -10,11 +10,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from latentexp.config_tree import compose, config_dir, group_option
-from latentexp.spec import RunSpec
-from latentexp.sweeps import preset_configs
-from latentexp.train import run
-from latentexp.validation import validate_config
+from latentexp.config.tree import compose, config_dir, group_option
+from latentexp.launch.sweeps import preset_configs
+from latentexp.launch.training import run
+from latentexp.launch.validation import validate_config
+from latentexp.runs.spec import RunSpec
 
 PRESETS = sorted(p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml"))
 # Every job's run name (and so its hash) of every preset, recorded before the refactoring that

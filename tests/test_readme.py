@@ -14,8 +14,8 @@ from support.helpers import REPO_ROOT
 
 import latentexp
 from latentexp.cli import check_every_job, main
-from latentexp.spec import RunSpec
-from latentexp.sweeps import job_configs
+from latentexp.launch.sweeps import job_configs
+from latentexp.runs.spec import RunSpec
 
 README = (REPO_ROOT / "README.md").read_text()
 # Words that mark syntax or a placeholder rather than a command to run.

@@ -3,7 +3,7 @@
 import pytest
 
 from latentexp.data.sources import DEBIAN_FASHION_MNIST
-from latentexp.train import run
+from latentexp.launch.training import run
 
 pytestmark = pytest.mark.slow
 

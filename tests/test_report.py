@@ -222,7 +222,7 @@ def test_configs_of_other_tools_are_ignored(tmp_path):
 
 
 def test_runs_written_before_the_run_spec_are_left_out_with_a_warning(tmp_path, caplog):
-    from latentexp.status import OLD_FORMAT, run_states
+    from latentexp.runs.status import OLD_FORMAT, run_states
 
     finished(tmp_path, "ce", 0.0, 0, 88.0, 88.0)
     old = tmp_path / "runs" / "fashion_mnist-cnn-ce-lam0-seed1-0123456789"  # as latentexp 0.1 wrote it
@@ -239,7 +239,7 @@ def test_runs_written_before_the_run_spec_are_left_out_with_a_warning(tmp_path, 
 
 
 def test_every_shipped_loss_declares_its_title_and_a_place_of_its_own():
-    from latentexp.losses import loss_names
+    from latentexp.config.components import loss_names
     from latentexp.report.roles import UNPLACED, loss_place, loss_title
 
     places = [loss_place(name) for name in loss_names()]
@@ -277,7 +277,7 @@ def test_fig_2_takes_the_next_best_trial_where_the_best_kept_no_latents(sweep, t
 
     from latentexp.io import write_npz
     from latentexp.report import figures
-    from latentexp.rundir import RunDir
+    from latentexp.runs.rundir import RunDir
 
     runs = collect_runs([sweep])
     best = best_cells(summarise_cells(runs))

@@ -17,7 +17,7 @@ from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.collect import collect_runs
 from latentexp.report.command import build_report
 from latentexp.report.names import MAX_PART, file_part
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 TRICKY = ["fashion_mnist", "../../escape/NAME", "a/b", "a%2Fb", "a_b", "a-b", "a+b", ".hidden", "..", ".",
           "", "tab\there", "new\nline", "λ-data", "\ud800", "x" * 200, "x" * 199 + "y", "%2E" + "x" * 100]

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from support.datasets import idx_bytes, write_fashion_mnist
 
-from latentexp.config_tree import compose
+from latentexp.config.tree import compose
 from latentexp.data.idx import read_idx
+from latentexp.launch.training import run
 from latentexp.report.collect import collect_runs
-from latentexp.spec import RunSpec
-from latentexp.train import Trainer, run
+from latentexp.runs.spec import RunSpec
+from latentexp.train import Trainer
 
 TINY = ("trainer.max_epochs=2", "dataset.limit_train=200", "dataset.limit_test=100", "trainer.batch_size=32")
 
@@ -75,7 +76,7 @@ def test_files_that_change_while_a_run_starts_stop_it(compose_cfg, real_and_alte
 
     real, inverted, _ = real_and_altered
     cfg = compose_cfg(f"dataset.root={real}", *TINY)
-    run_module = importlib.import_module("latentexp.train.run")  # the module, not the function
+    run_module = importlib.import_module("latentexp.launch.training")  # the module, not the function
 
     loading = run_module.load_device_data
 
@@ -185,7 +186,7 @@ class HelpedLoss(AuxiliaryLoss):
 def test_the_identity_covers_the_users_modules_the_loss_imports(tmp_path, monkeypatch):
     """Editing a helper module that the user's loss imports is other code: another identity. A
     package's __init__ and a module imported whole count too; the libraries do not."""
-    from latentexp.code_identity import user_code, user_modules
+    from latentexp.runs.code_identity import user_code, user_modules
 
     code = tmp_path / "user_code"
     (code / "my_pkg").mkdir(parents=True)

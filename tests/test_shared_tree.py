@@ -13,7 +13,7 @@ from support.runs import finished, run_config, write_run
 
 from latentexp.errors import DataError
 from latentexp.io import read_json
-from latentexp.status import run_states
+from latentexp.runs.status import run_states
 
 
 @contextlib.contextmanager
@@ -175,7 +175,7 @@ def test_the_report_prints_names_from_disk_escaped(tmp_path, capsys):
 def test_a_result_json_that_links_out_of_the_tree_is_never_read(tmp_path):
     """A run's file that is a symbolic link (to a system file, say) is unreadable, not followed."""
     from latentexp.io import read_json_object
-    from latentexp.rundir import RunDir
+    from latentexp.runs.rundir import RunDir
 
     outside = tmp_path / "elsewhere.json"
     outside.write_text('{"status": "finished", "test_accuracy": 99.9}')

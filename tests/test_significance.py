@@ -8,7 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 from support.runs import finished
 
-from latentexp.config_tree import config_dir, group_option
+from latentexp.config.tree import config_dir, group_option
+from latentexp.launch.sweeps import preset_configs
 from latentexp.report.command import build_report
 from latentexp.report.comparisons import diff_text, p_text, power_text
 from latentexp.report.stats import (
@@ -19,7 +20,6 @@ from latentexp.report.stats import (
     smallest_wilcoxon_p,
     t_test_power,
 )
-from latentexp.sweeps import preset_configs
 
 # Hand values: diffs 1, 2, 3 → mean 2, sd 1, t = 2/(1/√3) = 3.464 with 2 degrees of freedom,
 # two-sided p = 0.0742; t_0.975(2) = 4.303, so the interval is 2 ± 4.303/√3 = 2 ± 2.484.

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from support.helpers import cli, computing_on, result_files
 
-from latentexp.train import run
+from latentexp.launch.training import run
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -106,7 +106,7 @@ def outcome(root: Path) -> dict:
 def local(root: Path, data_root: Path, *overrides: str) -> dict:
     """The runs of ``overrides`` trained here, in this process (one thread, as each test worker
     and each SLURM task of these tests has), uninterrupted: what the cluster's runs must equal."""
-    from latentexp.sweeps import job_configs
+    from latentexp.launch.sweeps import job_configs
 
     with computing_on(1):
         for job in job_configs([f"dataset.root={data_root}", f"output_root={root}", "device=cpu",

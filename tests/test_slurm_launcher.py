@@ -2,7 +2,7 @@
 ended without a result (the cluster runs are tests/test_slurm.py)."""
 
 from hydra_plugins.latentexp_launcher.slurm import uncompleted_paragraph
-from latentexp.config_tree import compose
+from latentexp.config.tree import compose
 
 SUBMITIT_MESSAGE = """Job 37 (task: 0) with path /o/.submitit/37/37_0_result.pkl
 has not produced any output (state: CANCELLED by 0)

@@ -5,9 +5,9 @@ import json
 import pytest
 from support.helpers import make_spec
 
-from latentexp import spec as spec_module
 from latentexp.losses.base import mix_with_cross_entropy
-from latentexp.spec import FORMAT_VERSION, RunSpec
+from latentexp.runs import spec as spec_module
+from latentexp.runs.spec import FORMAT_VERSION, RunSpec
 
 BASE = ("dataset=fashion_mnist", "model=cnn", "seed=3")
 

@@ -71,7 +71,7 @@ CNN_TRAIN_FLOPS = CNN_FORWARD + CNN_FORWARD + CNN_FORWARD - 2 * 28 * 28 * 32 * 9
 
 
 def test_the_step_flops_are_the_hand_count():
-    from latentexp.roofline import step_flops
+    from latentexp.bench.roofline import step_flops
 
     counted = step_flops("cnn", 1, (28, 28), 10)
     assert counted == {"train_flops_per_sample": CNN_TRAIN_FLOPS, "eval_flops_per_sample": CNN_FORWARD}
@@ -79,7 +79,7 @@ def test_the_step_flops_are_the_hand_count():
 
 
 def test_the_epoch_at_the_limit_is_its_flops_at_the_limit_rate():
-    from latentexp.roofline import against_limit
+    from latentexp.bench.roofline import against_limit
 
     flops = {"train_flops_per_sample": 2e7, "eval_flops_per_sample": 1e7}
     row = against_limit(flops, limit_gflops=100.0, train_samples=1000, val_samples=200, samples_per_s=500.0,
@@ -89,7 +89,7 @@ def test_the_epoch_at_the_limit_is_its_flops_at_the_limit_rate():
 
 
 def test_the_limit_is_the_faster_kernel(monkeypatch):
-    from latentexp import roofline
+    from latentexp.bench import roofline
 
     rates = roofline.kernel_rates(torch.device("cpu"), torch.float32, repeats=1, quick=True)
     assert rates["limit_gflops"] == max(rates["matmul_gflops"], rates["conv_gflops"]) > 0
@@ -107,7 +107,7 @@ def test_the_cpu_model_is_read_with_its_family_and_vector_extensions(tmp_path):
 
 
 def test_bench_refuses_unknown_names():
-    from latentexp.bench import main
+    from latentexp.bench.command import main
     from latentexp.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown model"):

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from support.helpers import cli
 
+from latentexp.launch.sweeps import preset_specs
 from latentexp.report.published import APPENDIX_TABLES as APPENDIX
 from latentexp.report.published import PAPER_MODELS as PAPER_SETUPS
 from latentexp.report.published import published_values
-from latentexp.sweeps import preset_specs
 
 
 def published_cells(table: int, dataset: str, losses=None):
@@ -40,7 +40,7 @@ def test_paper_presets_sweep_exactly_the_published_grids(dataset):
 
 
 def test_an_auxiliary_loss_at_lambda_zero_trains_as_the_baseline(compose_cfg):
-    from latentexp.train import run
+    from latentexp.launch.training import run
 
     tiny = ["trainer.max_epochs=1", "dataset.limit_train=200"]
     result = run(compose_cfg("loss=center", "lambda=0", *tiny))
@@ -123,15 +123,15 @@ lock = lock_module.RunLock(Path(sys.argv[1]) / "run.lock")
 print(lock.acquire(attempts=1), flush=True)
 time.sleep(float(sys.argv[2]))
 """
-LOCK_PY = str(Path(__file__).resolve().parents[1] / "latentexp" / "runlock.py")
+LOCK_PY = str(Path(__file__).resolve().parents[1] / "latentexp" / "runs" / "runlock.py")
 
 
 def test_a_run_locked_by_a_live_job_is_left_to_it_and_taken_when_it_dies(tmp_path, compose_cfg):
     import subprocess
     import sys
 
-    from latentexp.spec import RunSpec
-    from latentexp.train import run
+    from latentexp.launch.training import run
+    from latentexp.runs.spec import RunSpec
 
     cfg = compose_cfg("loss=magnet", "lambda=0", "trainer.max_epochs=1", "dataset.limit_train=200")
     files = RunSpec.from_config(cfg).files
@@ -175,9 +175,9 @@ def test_the_jobs_are_the_ones_hydras_basic_sweeper_launches(overrides):
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from latentexp.config_tree import hydra_compose
-    from latentexp.spec import plain_config
-    from latentexp.sweeps import job_configs
+    from latentexp.config.tree import hydra_compose
+    from latentexp.launch.sweeps import job_configs
+    from latentexp.runs.spec import plain_config
 
     parser = OverridesParser.create()
     fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
@@ -203,11 +203,11 @@ def test_each_planned_job_is_the_config_hydras_launcher_would_compose(overrides)
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from latentexp import jobs
+    from latentexp.config.tree import config_dir
+    from latentexp.launch import jobs
     from latentexp.cli import PLANNED_SWEEPER
-    from latentexp.config_tree import config_dir
-    from latentexp.spec import flatten
-    from latentexp.sweeps import job_configs
+    from latentexp.launch.sweeps import job_configs
+    from latentexp.runs.spec import flatten
 
     args = [*overrides, PLANNED_SWEEPER]
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(config_dir()))

@@ -11,12 +11,12 @@ import sys
 import pytest
 from support.helpers import cli, latentexp, result_files
 
-from latentexp.cli import main
 from latentexp.errors import ConfigError
-from latentexp.spec import RunSpec
-from latentexp.trackers import MlflowTracker
-from latentexp.train import run
-from latentexp.validation import validate_config
+from latentexp.cli import main
+from latentexp.launch.trackers import MlflowTracker
+from latentexp.launch.training import run
+from latentexp.launch.validation import validate_config
+from latentexp.runs.spec import RunSpec
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("mlflow")

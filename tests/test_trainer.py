@@ -13,9 +13,10 @@ from support.helpers import (
     synthetic_data,
 )
 
-from latentexp.rundir import RunDir
-from latentexp.spec import RunSpec
-from latentexp.train import Trainer, run
+from latentexp.launch.training import run
+from latentexp.runs.rundir import RunDir
+from latentexp.runs.spec import RunSpec
+from latentexp.train import Trainer
 from latentexp.train.checkpoint import load_checkpoint
 
 

@@ -9,12 +9,13 @@ import torch
 from support.datasets import write_fashion_mnist, write_svhn
 from support.helpers import composed, make_trainer, synthetic_data
 
-from latentexp.config_tree import config_groups, group_option, instantiate
+from latentexp.config.components import loss_names
+from latentexp.config.tree import config_groups, group_option, instantiate
 from latentexp.data.samplers import m_per_class_batches
 from latentexp.data.sources import load_idx_dataset, load_svhn
 from latentexp.errors import ConfigError, DataError
-from latentexp.losses import HeadLoss, loss_names
-from latentexp.train import build
+from latentexp.launch import build
+from latentexp.losses import HeadLoss
 from latentexp.train.trainer import step_scheduler
 
 # ---------------------------------------------------------------- m_per_class

@@ -1,1 +1,1 @@
-"""Hydra's side of latentexp's local launcher; the work is in latentexp.launcher."""
+"""Hydra's side of latentexp's local launcher; the work is in latentexp.launch.launcher."""

@@ -1,5 +1,5 @@
 """``hydra/launcher=local``: the config Hydra composes and the Launcher class it finds here (Hydra
-looks for plugins in the hydra_plugins package only). The work is in latentexp.launcher."""
+looks for plugins in the hydra_plugins package only). The work is in latentexp.launch.launcher."""
 
 from dataclasses import dataclass
 from typing import Optional
@@ -30,6 +30,6 @@ class LocalLauncher(Launcher):
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides, initial_job_idx):
-        from latentexp.launcher import launch
+        from latentexp.launch.launcher import launch
 
         return launch(self, job_overrides, initial_job_idx)

@@ -1,6 +1,6 @@
 """``hydra/sweeper=latentexp`` (the default of `latentexp train -m`): Hydra's basic sweeper, which
 composes each job of a batch once more to check it before launching, except for the jobs that
-`latentexp train` has already composed and validated (latentexp.jobs): those it launches as they
+`latentexp train` has already composed and validated (latentexp.launch.jobs): those it launches as they
 are. A job nothing planned is checked as the basic sweeper checks it."""
 
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional  # noqa: UP035 - OmegaConf reads the anno
 
 from hydra.core.config_store import ConfigStore
 
-from latentexp.hydra_internals import basic_sweeper
+from latentexp.config.hydra_internals import basic_sweeper
 
 
 @dataclass
@@ -25,7 +25,7 @@ ConfigStore.instance().store(group="hydra/sweeper", name="latentexp", node=Plann
 
 class PlannedSweeper(basic_sweeper()):
     def validate_batch_is_legal(self, batch: Any) -> None:
-        from latentexp.jobs import planned
+        from latentexp.launch.jobs import planned
 
         unplanned = [overrides for overrides in batch if planned(overrides) is None]
         if unplanned:

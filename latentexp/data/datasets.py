@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
 
 from latentexp.data import sources
 from latentexp.data.raw import RawDataset
@@ -99,33 +98,3 @@ class SVHN(DataSource):
 
     def load(self) -> RawDataset:
         return sources.load_svhn(self.root, self.download, self.verify_md5)
-
-
-def dataset_node(dataset_cfg: Any) -> dict[str, Any]:
-    """The dataset config as a plain dict with its ``_target_``; a node written without one (older
-    runs' configs, hand-written ones) takes the class of the option its ``name`` names."""
-    from omegaconf import OmegaConf
-
-    from latentexp.config_tree import group_option
-
-    node = OmegaConf.to_container(dataset_cfg, resolve=True) if OmegaConf.is_config(dataset_cfg) \
-        else dict(dataset_cfg)
-    if "_target_" not in node:
-        node["_target_"] = group_option("dataset", node["name"])["_target_"]
-    return node
-
-
-def build_source(dataset_cfg: Any) -> DataSource:
-    """The DataSource a dataset config names, built from its own keys (not the SPLIT_KEYS)."""
-    from latentexp.config_tree import instantiate
-
-    node = dataset_node(dataset_cfg)
-    return instantiate({k: v for k, v in node.items() if k not in SPLIT_KEYS})
-
-
-def load_raw(dataset_cfg: Any) -> RawDataset:
-    return build_source(dataset_cfg).load()
-
-
-def data_files(dataset_cfg: Any) -> dict[str, Path] | None:
-    return build_source(dataset_cfg).files()

@@ -1,32 +1,32 @@
-"""The data a run reads, as part of its identity: the fingerprint of the files its dataset config
-loads (latentexp.data.fingerprint), found, or downloaded where the config allows, before the run
+"""The data a run reads, as part of its identity: the fingerprint of the files a dataset source
+loads (latentexp.data.fingerprint), found, or downloaded where the source allows, before the run
 is named; and the check, once they are read, that they are still those files."""
 
 from __future__ import annotations
 
-from latentexp.data.datasets import data_files, load_raw
+from latentexp.data.datasets import DataSource
 from latentexp.data.fingerprint import fingerprint
 from latentexp.errors import DataError
 
 
-def data_fingerprint(dataset_cfg) -> str:
-    """The fingerprint of the dataset's files; a missing dataset is downloaded (dataset.download)
+def data_fingerprint(source: DataSource, name: str) -> str:
+    """The fingerprint of dataset ``name``'s files; a missing dataset is downloaded (dataset.download)
     or named, as loading it would."""
-    files = data_files(dataset_cfg)
+    files = source.files()
     if files is None:
-        load_raw(dataset_cfg)  # downloads, or raises the DataError that names what is missing
-        files = data_files(dataset_cfg)
+        source.load()  # downloads, or raises the DataError that names what is missing
+        files = source.files()
     if files is None:
-        raise DataError(f"dataset {dataset_cfg['name']} was read but its files cannot be found again; check "
+        raise DataError(f"dataset {name} was read but its files cannot be found again; check "
                         f"dataset.root and $LATENTEXP_DATA.")
     return fingerprint(files)
 
 
-def check_data_unchanged(dataset_cfg, expected: str) -> None:
+def check_data_unchanged(source: DataSource, name: str, expected: str) -> None:
     """After loading: the files are still the ones the run was named after (not replaced while the
     run started, which would train on other data under this run's name)."""
-    files = data_files(dataset_cfg)
+    files = source.files()
     if files is None or fingerprint(files) != expected:
-        raise DataError(f"the files of dataset {dataset_cfg['name']} changed while the run started (they are "
+        raise DataError(f"the files of dataset {name} changed while the run started (they are "
                         f"no longer the data of fingerprint {expected}); run the command again once they "
                         "stay as they are.")

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentexp.data.datasets import load_raw
 from latentexp.data.memory import check_fits
+from latentexp.data.raw import RawDataset
 from latentexp.data.samplers import m_per_class_batches, random_batches
 from latentexp.data.splits import train_val_indices
 from latentexp.errors import ConfigError
@@ -116,8 +116,11 @@ def training_statistics(images: np.ndarray) -> tuple[list[float], list[float]]:
     return mean.tolist(), np.where(std > 0, std, 1.0).tolist()
 
 
-def load_device_data(dataset_cfg, seed: int, device: torch.device, channels_last: bool = False) -> DeviceData:
-    raw = load_raw(dataset_cfg)
+def load_device_data(raw: RawDataset, splits, seed: int, device: torch.device,
+                     channels_last: bool = False) -> DeviceData:
+    """A dataset's splits on the device. ``splits``: a mapping of the keys every dataset has
+    (latentexp.data.datasets.SPLIT_KEYS: limit_train, limit_test, val_fraction, augment, mean, std)."""
+    dataset_cfg = splits
     limit = dataset_cfg.get("limit_train")
     train_idx, val_idx = train_val_indices(raw.train_y, seed, float(dataset_cfg["val_fraction"]), limit)
     test_idx = limited_test_indices(len(raw.test_y), dataset_cfg.get("limit_test"))

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from itertools import count, islice
 from pathlib import Path
 
-from latentexp.config_tree import compose
-from latentexp.spec import RunSpec, plain_config
+from latentexp.config.tree import compose
+from latentexp.runs.spec import RunSpec, plain_config
 
 LAMBDAS = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9)
 SWEPT_LOSSES = ("contrastive", "triplet", "npair", "magnet", "latent_boost")

@@ -11,7 +11,7 @@ import logging
 
 import pandas as pd
 
-from latentexp.spec import BASELINE_LOSS
+from latentexp.runs.spec import BASELINE_LOSS
 
 log = logging.getLogger("latentexp")
 

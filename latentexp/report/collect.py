@@ -16,16 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from latentexp.config_tree import LABEL_KEYS
+from latentexp.config.tree import LABEL_KEYS
 from latentexp.errors import DataError
 from latentexp.io import read_json_object
 from latentexp.printable import printable
 from latentexp.progress import Steps, each
 from latentexp.report.published import PAPER_MODELS, published_values
 from latentexp.report.roles import BASELINE
-from latentexp.rundir import RunDir, find_run_dirs
-from latentexp.spec import RunSpec, flatten
-from latentexp.trainer_settings import inert_settings
+from latentexp.runs.rundir import RunDir, find_run_dirs
+from latentexp.runs.spec import RunSpec, flatten
+from latentexp.train.settings import inert_settings
 
 log = logging.getLogger("latentexp")
 
@@ -136,7 +136,7 @@ def _published_losses() -> frozenset[str]:
 
 @cache
 def _paper_settings(dataset: str, loss: str) -> dict[str, Any]:
-    from latentexp.config_tree import compose
+    from latentexp.config.tree import compose
 
     lam = "0" if loss == BASELINE else "0.5"
     config = compose([f"experiment=paper_{dataset}", f"loss={loss}", f"lambda={lam}"])
@@ -245,7 +245,7 @@ def _varying_keys(rows: list[dict], keep) -> list[str]:
 @cache
 def _loss_defaults(loss: str) -> dict[str, Any]:
     """``loss.<key>``: value of conf/loss/<loss>.yaml ({} for a loss of another config tree)."""
-    from latentexp.config_tree import group_option
+    from latentexp.config.tree import group_option
 
     try:
         return {f"loss.{k}": v for k, v in group_option("loss", loss).items()}

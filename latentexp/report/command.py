@@ -15,6 +15,7 @@ from latentexp.report.cells import best_cells, summarise_cells
 from latentexp.report.comparisons import against_baseline
 from latentexp.report.figure_index import write_index
 from latentexp.report.render import to_latex, to_markdown
+from latentexp.report.results import load_runs
 from latentexp.report.roles import PROPOSED
 from latentexp.report.tables import (
     ablation_tables,
@@ -23,8 +24,7 @@ from latentexp.report.tables import (
     summary_table,
     sweep_tables,
 )
-from latentexp.results import load_runs
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 

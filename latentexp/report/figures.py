@@ -16,17 +16,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from latentexp.analysis import tsne_of
 from latentexp.errors import DataError
 from latentexp.io import atomic_write
 from latentexp.losses.latent_boost import alpha_beta_schedule
 from latentexp.report import published
+from latentexp.report.analysis import tsne_of
 from latentexp.report.cells import cell_runs
 from latentexp.report.names import setup_key
+from latentexp.report.results import load_history
 from latentexp.report.roles import BASELINE, PROPOSED, TSNE_COLUMNS, loss_title
 from latentexp.report.tables import by_setup, lambda_text, loss_name, ordered, setup_name
-from latentexp.results import load_history
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 

@@ -8,8 +8,8 @@ own tables give three losses are declared here once.
 
 from __future__ import annotations
 
-from latentexp.config_tree import group_option
-from latentexp.spec import BASELINE_LOSS
+from latentexp.config.tree import group_option
+from latentexp.runs.spec import BASELINE_LOSS
 
 BASELINE = BASELINE_LOSS  # every λ = 0 run; Table 2's first column
 PROPOSED = "latent_boost"  # Table 2's "Improv." column, the ablation's reference, Fig. 3's α/β

@@ -1,7 +1,8 @@
-"""Training: ``run(cfg)`` trains one run from its config to result.json; the ``Trainer`` is the one
-training loop."""
+"""Training: the ``Trainer`` is the one training loop, on plain objects (a model, a loss, an
+optimizer, a schedule, the data on the device); ``latentexp.launch.training.run(cfg)`` builds them
+from a config and trains one run to result.json."""
 
-from latentexp.train.run import run
+from latentexp.train.callbacks import Callback, Callbacks
 from latentexp.train.trainer import Trainer, TrainingDiverged, TrainingFailed
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingFailed", "run"]
+__all__ = ["Callback", "Callbacks", "Trainer", "TrainingDiverged", "TrainingFailed"]

@@ -9,6 +9,8 @@ import logging
 import math
 import sys
 import time
+from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -19,14 +21,13 @@ from tqdm.auto import tqdm
 from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.losses.base import mix_with_cross_entropy
-from latentexp.rundir import RunDir
 from latentexp.runtime import autocast_dtype, model_autocast, precision_name, signals_deferred
-from latentexp.trackers import Trackers
+from latentexp.train.callbacks import Callbacks
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
 from latentexp.train.early_stopping import EarlyStopping
 from latentexp.train.history import write_history
-from latentexp.trainer_settings import TrainerSettings
+from latentexp.train.settings import TrainerSettings
 
 log = logging.getLogger("latentexp")
 
@@ -45,6 +46,13 @@ class LossNeverActed(TrainingFailed):
     """An epoch went by in which the auxiliary loss acted on no sample: only (1 − λ)·CE trained."""
 
 
+class RunFiles(Protocol):
+    """Where the trainer writes (a run directory, latentexp.runs.rundir.RunDir, has both)."""
+
+    checkpoint: Path
+    history: Path
+
+
 class StaleCheckpoint(RuntimeError):
     """A checkpoint belongs to another config than the run's."""
 
@@ -52,7 +60,8 @@ class StaleCheckpoint(RuntimeError):
 class Trainer:
     def __init__(self, model: nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, scheduler,
                  data: DeviceData, settings: TrainerSettings, lam: float | None, seed: int,
-                 device: torch.device, identity: str = "", files: RunDir | None = None):
+                 device: torch.device, identity: str = "", files: RunFiles | None = None,
+                 callbacks: Callbacks | None = None):
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.data, self.settings, self.device = data, settings, device
         self.identity, self.files = identity, files  # the checkpoint's owner, and where it is written
@@ -73,7 +82,7 @@ class Trainer:
         self.stopped_early = False
         self.history: list[dict] = []
         self.best_state: dict | None = None
-        self.trackers = Trackers()  # TensorBoard / MLflow (the logger group); none by default
+        self.callbacks = callbacks or Callbacks()  # e.g. TensorBoard / MLflow (the logger group)
         # CPU threads change the numbers: fixed when the run starts, restored when it resumes.
         self.threads = torch.get_num_threads()
         progress = settings.progress
@@ -118,7 +127,7 @@ class Trainer:
             self.history.append({**row, "seconds": time.perf_counter() - start})
             self.save()
             self.log_epoch(self.history[-1])
-            self.trackers.log_epoch(self.history[-1])  # only checkpointed epochs reach a tracker
+            self.callbacks.log_epoch(self.history[-1])  # only checkpointed epochs reach a callback
         if self.stopped_early:
             log.info("early stop: no better validation accuracy for %s epochs", self.stopper.patience)
 
@@ -249,7 +258,7 @@ class Trainer:
                 "loss": self.loss.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "early_stopping": self.stopper.state_dict(),
                 "best": self.best_state, "history": self.history, "rng": rng, "precision": self.precision,
-                "threads": self.threads, "trackers": self.trackers.state_dict()}
+                "threads": self.threads, "trackers": self.callbacks.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != CHECKPOINT_FORMAT or state.get("identity") != self.identity:
@@ -268,7 +277,7 @@ class Trainer:
                 for k, v in part.items():
                     part[k] = v.to(self.device)
         self.history = list(state["history"])
-        self.trackers.load_state_dict(state.get("trackers", {}))  # e.g. the MLflow run to continue
+        self.callbacks.load_state_dict(state.get("trackers", {}))  # e.g. the MLflow run to continue
         self.epoch, self.stopped_early = state["epoch"], state["stopped_early"]
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])

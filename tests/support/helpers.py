@@ -14,11 +14,11 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from latentexp.config_tree import compose
+from latentexp.config.tree import compose
 from latentexp.data import DeviceData
-from latentexp.rundir import RunDir
-from latentexp.spec import RunSpec
-from latentexp.train.build import build_trainer
+from latentexp.launch.build import build_trainer
+from latentexp.runs.rundir import RunDir
+from latentexp.runs.spec import RunSpec
 from latentexp.train.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 import torch
 
-from latentexp.losses import build_loss
+from latentexp.config.components import build_loss
 
 C, D = 5, 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from latentexp.spec import RunSpec, plain_config
+from latentexp.runs.spec import RunSpec, plain_config
 from support.helpers import composed
 
 

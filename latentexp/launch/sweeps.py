@@ -10,10 +10,10 @@ import re
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from latentexp.config_tree import compose, config_groups, name_the_job
+from latentexp.config.trainer_schema import composition_error
+from latentexp.config.tree import compose, config_groups, name_the_job
 from latentexp.errors import ConfigError
-from latentexp.spec import RunSpec
-from latentexp.trainer_settings import composition_error
+from latentexp.runs.spec import RunSpec
 
 # The paper's sweep presets, per table: the preset's name for a dataset.
 PAPER_TABLE_PRESETS = {
@@ -34,7 +34,7 @@ def job_configs(overrides: list[str], multirun: bool = True, with_hydra: bool = 
     """The composed config of every job of ``latentexp train [-m] OVERRIDES``, in the sweeper's
     order. ``with_hydra``: each with Hydra's node as the job's own Hydra composition makes it
     (``hydra.overrides.task`` is then the job's overrides as the sweeper names them, the key by
-    which latentexp.jobs finds the job again). A Hydra composition error (a key the config lacks,
+    which latentexp.launch.jobs finds the job again). A Hydra composition error (a key the config lacks,
     a bad override) is a ConfigError."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -107,7 +107,7 @@ def _job_overrides(task: list, multirun: bool) -> list[list[str]]:
     the command line's own words for a single run."""
     if not multirun:
         return [[o.input_line for o in task]]
-    from latentexp.hydra_internals import basic_sweeper
+    from latentexp.config.hydra_internals import basic_sweeper
 
     (batch,) = basic_sweeper().split_arguments(task, max_batch_size=None)
     return batch

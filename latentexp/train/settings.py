@@ -1,8 +1,8 @@
-"""The trainer's settings, declared once: the ``trainer`` config group's structured config (Hydra's
-ConfigStore, ``trainer_schema``, which conf/trainer/default.yaml extends). Each field's type is
-enforced by OmegaConf as the config is composed (``trainer.max_epochs=2`` is an int, ``abc`` is
-refused); its range and the words that describe it are the field's metadata, checked by
-``check`` before any work starts and quoted by every message about the setting."""
+"""The trainer's settings, declared once as a dataclass: each field's range and the words that
+describe it are its metadata, checked by ``check`` before any work starts and quoted by every
+message about the setting. The config layer registers the same dataclass as the ``trainer``
+group's structured config (latentexp.config.trainer_schema), so OmegaConf enforces the types as
+a config is composed."""
 
 from __future__ import annotations
 
@@ -54,18 +54,6 @@ class TrainerSettings:
         return cls(**{k: node[k] for k in cls.__dataclass_fields__})
 
 
-# At the root, not in the trainer group, which --help lists as choices; conf/trainer/default.yaml extends it.
-SCHEMA = "trainer_schema"
-
-
-def register() -> None:
-    """Put the schema in Hydra's ConfigStore (Hydra's plugin discovery does it for every Hydra app
-    and composition: hydra_plugins/latentexp_launcher/settings.py)."""
-    from hydra.core.config_store import ConfigStore
-
-    ConfigStore.instance().store(name=SCHEMA, node=TrainerSettings, provider="latentexp")
-
-
 # Settings that change nothing while another setting has a given value: (setting, other, value).
 INERT_WHILE = (("m_per_class", "sampler", "random"),)  # the random sampler never reads m
 
@@ -91,19 +79,3 @@ def check(node: Any) -> str | None:
 def no_such_setting(names: list[str]) -> str:
     settings = ", ".join(TrainerSettings.__dataclass_fields__)
     return f"trainer has no setting {', '.join(names)}; its settings: {settings}."
-
-
-def composition_error(err: Exception) -> str | None:
-    """What OmegaConf's refusal of a trainer setting as the config was composed (a type that does
-    not fit, a key the trainer has not) says in latentexp's words; None for any other error."""
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
-
-    full_key = str(getattr(err, "full_key", "") or "")
-    group, _, name = full_key.partition(".")
-    if group != "trainer" or not name:
-        return None
-    if isinstance(err, (ConfigAttributeError, ConfigKeyError)):
-        return no_such_setting([name])
-    if isinstance(err, ValidationError) and name in TrainerSettings.__dataclass_fields__:
-        return f"{full_key}={err.value!r} is invalid: expected {expected(name)}."
-    return None

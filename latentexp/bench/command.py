@@ -22,14 +22,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from latentexp.config_tree import compose
+from latentexp.bench.roofline import against_limit, limits, step_flops, timed
+from latentexp.config.components import build_model, loss_names
+from latentexp.config.tree import compose
 from latentexp.data import DeviceData
 from latentexp.errors import ConfigError
-from latentexp.losses import loss_names
+from latentexp.launch.build import build_trainer
 from latentexp.losses.pca import pca_project
 from latentexp.metrics.latent import silhouette
-from latentexp.models import build_model
-from latentexp.roofline import against_limit, limits, step_flops, timed
+from latentexp.runs.spec import RunSpec
 from latentexp.runtime import (
     autocast_dtype,
     configure_backends,
@@ -38,8 +39,6 @@ from latentexp.runtime import (
     resolve_device,
     versions,
 )
-from latentexp.spec import RunSpec
-from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer
 
 
@@ -270,8 +269,8 @@ def paper_costs(results: list[dict]) -> list[dict]:
     """Device-hours of each paper table for the measured paper backbones: the paper's mean epochs
     per run (its Table 2) × the sum over the distinct runs of the preset of each run's measured
     epoch time (its loss's; cross-entropy's for a loss not measured, listed in the result)."""
+    from latentexp.launch.sweeps import PAPER_TABLE_PRESETS, preset_name, preset_specs
     from latentexp.report.published import PAPER_MODELS, published_values
-    from latentexp.sweeps import PAPER_TABLE_PRESETS, preset_name, preset_specs
 
     published = published_values()
     costs = []

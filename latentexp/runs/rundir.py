@@ -2,7 +2,7 @@
 commands read back (the spec, the result, the history, the test latents).
 
     outputs/runs/<run name>/
-      spec.json         the run spec (latentexp.spec), written when the run starts
+      spec.json         the run spec (latentexp.runs.spec), written when the run starts
       config.yaml       the config it trains, for people to read
       checkpoint.pt     the last epoch (atomic)          history.csv   one row per epoch
       test_latents.npz  test latents, labels, predictions
@@ -34,7 +34,7 @@ from latentexp.io import (
     write_npz,
     write_text,
 )
-from latentexp.runlock import RunLock, holder
+from latentexp.runs.runlock import RunLock, holder
 
 SPEC_FILE = "spec.json"
 CONFIG_FILE = "config.yaml"

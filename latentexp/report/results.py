@@ -11,7 +11,7 @@ import pandas as pd
 
 from latentexp.errors import DataError
 from latentexp.io import read_bytes
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 
 def load_runs(paths: str | Path | list[str | Path]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from latentexp.models import build_model
+from latentexp.config.components import build_model
 from latentexp.runtime import native_bf16
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from latentexp.errors import ConfigError
-from latentexp.trackers import check_trackers
-from latentexp.trainer_settings import is_int as _is_int
+from latentexp.launch.trackers import check_trackers
+from latentexp.train.settings import is_int as _is_int
 
 # Constructor arguments the trainer passes to a model (from the data).
 MODEL_CONTEXT = ("in_channels", "image_size", "num_classes")
@@ -61,7 +61,7 @@ def validate_config(cfg: DictConfig) -> None:
 
 def _check_no_unknown_keys(cfg: DictConfig) -> None:
     """A key that no config uses (``+foo=1``) would change the run's hash and nothing else."""
-    from latentexp.config_tree import config_groups, root_config
+    from latentexp.config.tree import config_groups, root_config
 
     root = root_config()
     known = {str(k) for k in root if k not in ("defaults", "hydra")} | set(config_groups()) | {"hydra"}
@@ -112,8 +112,8 @@ def _validate_dataset(cfg: DictConfig) -> None:
 
 
 def _validate_trainer(cfg: DictConfig) -> None:
-    """The trainer's declared settings (latentexp.trainer_settings): no other key, each in its range."""
-    from latentexp import trainer_settings
+    """The trainer's declared settings (latentexp.train.settings): no other key, each in its range."""
+    from latentexp.train import settings as trainer_settings
 
     unknown = sorted(set(cfg.trainer) - set(trainer_settings.TrainerSettings.__dataclass_fields__))
     if unknown:
@@ -142,7 +142,7 @@ def _validate_optimization(cfg: DictConfig) -> None:
                   lambda v: len(v) > 0 and all(_is_int(m) and m >= 1 for m in v), "a list of positive epochs")
     optimizer_class = _check_target(cfg, "optimizer", context=("params",))
     scheduler_class = _check_target(cfg, "lr_scheduler", context=("optimizer",))
-    from latentexp.config_tree import instantiate
+    from latentexp.config.tree import instantiate
 
     if scheduler_class is torch.optim.lr_scheduler.ReduceLROnPlateau:
         _check(cfg, "lr_scheduler.mode", lambda v: v == "max", "max",
@@ -177,7 +177,7 @@ def _settings_key(*nodes) -> str:
 
 
 def _validate_model(cfg: DictConfig) -> None:
-    from latentexp.config_tree import constructor_arguments
+    from latentexp.config.tree import constructor_arguments
 
     cls = _check_target(cfg, "model", context=MODEL_CONTEXT)
     check = getattr(cls, "check_settings", None)  # a class's own checks that need no data (models.named)
@@ -209,7 +209,7 @@ DUMMY_CLASSES, DUMMY_WIDTH = 3, 4
 def _try_loss_on_a_dummy_batch(cfg: DictConfig, cls: type) -> None:
     import torch
 
-    from latentexp.losses import build_loss_from_config
+    from latentexp.config.components import build_loss_from_config
 
     key = _settings_key(cfg.loss, cfg.trainer.max_epochs)
     if key in _TRIED_LOSSES:
@@ -252,7 +252,7 @@ def _check_batches_can_hold(cfg: DictConfig, name: str, needs: str) -> None:
 
 
 def _target(cfg: DictConfig, group: str) -> type:
-    from latentexp.config_tree import target_class
+    from latentexp.config.tree import target_class
 
     target = _get(cfg, f"{group}._target_")
     try:
@@ -268,7 +268,7 @@ def _check_target(cfg: DictConfig, group: str, context: tuple[str, ...],
     parameter's default (a number, a bool, a string); ``context`` are the ones the trainer passes,
     ``trainer_keys`` those it reads itself (never passed to the class). A ``name`` that is one of
     the group's option files must come with that file's class."""
-    from latentexp.config_tree import LABEL_KEYS, config_groups, group_option
+    from latentexp.config.tree import LABEL_KEYS, config_groups, group_option
 
     cls = _target(cfg, group)
     name = _get(cfg, f"{group}.name")

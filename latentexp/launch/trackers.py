@@ -16,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from latentexp.errors import ConfigError
-from latentexp.spec import flatten
+from latentexp.runs.spec import flatten
+from latentexp.train.callbacks import Callback, Callbacks, short_error
 
 log = logging.getLogger("latentexp")
 
@@ -51,27 +51,7 @@ def metrics_of(row: dict) -> dict[str, float]:
             and not isinstance(v, bool)}
 
 
-class Tracker:
-    """One tracker. Every call is guarded by ``Trackers``: an exception switches the tracker off."""
-
-    name = "tracker"
-
-    def start(self, history: list[dict]) -> None:
-        """Open (or reopen, on resume) and log the epochs already done."""
-
-    def log_epoch(self, row: dict) -> None: ...
-
-    def finish(self, result: dict) -> None: ...
-
-    def close(self) -> None: ...
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None: ...
-
-
-class TensorBoardTracker(Tracker):
+class TensorBoardTracker(Callback):
     """Scalars named after the history.csv columns, step = epoch; the final metrics as ``final/<key>``.
     Each session first marks every step as purged (``purge_step=1``) and then logs the whole
     history again, so readers see each epoch once, however often the run was killed and resumed."""
@@ -139,7 +119,7 @@ def _quiet_mlflow_handlers() -> None:
             handler.addFilter(_quiet)
 
 
-class MlflowTracker(Tracker):
+class MlflowTracker(Callback):
     """One MLflow run per latentexp run, found again on resume by the id kept in the checkpoint
     (or, if the run was killed before its first checkpoint, by its unfinished run with this hash).
     After the opening, every call to the store runs in a background thread, in order."""
@@ -165,7 +145,7 @@ class MlflowTracker(Tracker):
                         job()
                 except Exception as e:  # an unreachable or broken store: say so once, go on without it
                     self.failed = e
-                    log.warning("mlflow: %s; the run goes on without MLflow", _short(e))
+                    log.warning("mlflow: %s; the run goes on without MLflow", short_error(e))
             self.jobs.task_done()
         self.jobs.task_done()
 
@@ -284,48 +264,12 @@ class MlflowTracker(Tracker):
         self.run_id = state.get("run_id") or self.run_id
 
 
-class Trackers:
-    """The run's trackers, each guarded: the first exception of one warns and switches it off."""
-
-    def __init__(self, trackers: list[Tracker] | None = None):
-        self.trackers = list(trackers or [])
-
-    def _each(self, method: str, *args: Any) -> None:
-        for tracker in list(self.trackers):
-            try:
-                getattr(tracker, method)(*args)
-            except Exception as e:
-                log.warning("%s: %s; the run goes on without it", tracker.name, _short(e))
-                self.trackers.remove(tracker)
-                with contextlib.suppress(Exception):
-                    tracker.close()
-
-    def start(self, history: list[dict]) -> None:
-        self._each("start", history)
-
-    def log_epoch(self, row: dict) -> None:
-        self._each("log_epoch", row)
-
-    def finish(self, result: dict) -> None:
-        self._each("finish", result)  # the run's own `finally` then closes (and flushes) them
-
-    def close(self) -> None:
-        self._each("close")
-
-    def state_dict(self) -> dict:
-        return {t.name: t.state_dict() for t in self.trackers if t.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        for tracker in self.trackers:
-            tracker.load_state_dict(state.get(tracker.name, {}))
-
-
 def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_name: str, run_hash: str,
-                   experiment: str | None) -> Trackers:
+                   experiment: str | None) -> Callbacks:
     """The trackers ``logger`` names (checked by ``check_trackers`` when the config was validated).
     ``experiment`` names the MLflow experiment when the config does not (the preset's name, else
     the output root's folder)."""
-    trackers: list[Tracker] = []
+    trackers: list[Callback] = []
     logger_config = logger_config or {}
     if "tensorboard" in logger_config:
         trackers.append(TensorBoardTracker(run_dir / (logger_config["tensorboard"] or {}).get("subdir",
@@ -338,7 +282,7 @@ def build_trackers(logger_config: dict | None, config: dict, run_dir: Path, run_
         # the resolved config as params: dotted keys, values as text (at most MLflow's 6000 characters)
         params = {key: str(value)[:6000] for key, value in flatten(config).items()}
         trackers.append(MlflowTracker(uri, name, run_name, run_hash, params))
-    return Trackers(trackers)
+    return Callbacks(trackers)
 
 
 @contextlib.contextmanager
@@ -363,8 +307,3 @@ def _sqlite_store_lock(tracking_uri: str):
 
 def _millis() -> int:
     return int(time.time() * 1000)
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:300] if text else ''}"

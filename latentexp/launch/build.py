@@ -7,16 +7,15 @@ import inspect
 
 import torch
 
-from latentexp.config_tree import instantiate, target_class
+from latentexp.config.components import build_loss_from_config, build_model_from_config
+from latentexp.config.tree import instantiate, target_class
 from latentexp.data import DeviceData
 from latentexp.data.samplers import check_m_per_class
-from latentexp.losses import build_loss_from_config
-from latentexp.models import build_model_from_config
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
+from latentexp.runs.spec import RunSpec
 from latentexp.runtime import seed_everything
-from latentexp.spec import RunSpec
+from latentexp.train.settings import TrainerSettings
 from latentexp.train.trainer import Trainer
-from latentexp.trainer_settings import TrainerSettings
 
 
 def fused_where_supported(node, device: torch.device) -> dict:

@@ -30,7 +30,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from latentexp.errors import ConfigError
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 # Part of every identity: bumped whenever a change alters what runs compute or how they are named,
 # so that a new version never reuses, resumes or averages in a run of an older one.
@@ -84,9 +84,9 @@ class RunSpec:
         the user's own ``_target_`` code. ``resolve_data=False`` leaves the data out (``"data":
         null``), for specs that only count or label runs (presets, hand-written test runs) and
         never name a real one."""
-        from latentexp.code_identity import user_code
-        from latentexp.config_tree import group_option, target_class
+        from latentexp.config.tree import group_option, target_class
         from latentexp.losses.base import loss_kind
+        from latentexp.runs.code_identity import user_code
 
         config = _numbers_as_declared(plain_config(cfg))
         loss = config["loss"]
@@ -108,9 +108,10 @@ class RunSpec:
         _check_name_length("-".join([*parts, "h" * HASH_LENGTH]), config)  # before any data is looked up
         identity = {**_without(config, NON_IDENTITY_KEYS), "format": FORMAT_VERSION, "data": None}
         if resolve_data:
-            from latentexp.data.identity import data_fingerprint  # the data stack: only where a run is named
+            from latentexp.config.components import build_source  # the data stack: only where a run is named
+            from latentexp.data.identity import data_fingerprint
 
-            identity["data"] = data_fingerprint(config["dataset"])
+            identity["data"] = data_fingerprint(build_source(config["dataset"]), config["dataset"]["name"])
             weights = config["model"].get("pretrained")
             if weights:
                 from latentexp.data.fingerprint import fingerprint
@@ -191,8 +192,8 @@ def _numbers_as_declared(config: dict[str, Any]) -> dict[str, Any]:
     Declared by the class's own annotations for a ``_target_`` node (the constructor is the one
     declaration of a loss's, optimizer's or model's parameters), by conf/config.yaml's defaults for
     the top-level keys (``lambda`` cannot be a dataclass field: it is a Python keyword). The trainer's
-    settings are a structured config, typed as it is composed (latentexp.trainer_settings)."""
-    from latentexp.config_tree import root_config
+    settings are a structured config, typed as it is composed (latentexp.train.settings)."""
+    from latentexp.config.tree import root_config
 
     declared = {k for k, v in root_config().items() if isinstance(v, float)}
     for group, node in config.items():

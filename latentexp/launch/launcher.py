@@ -38,13 +38,14 @@ from typing import IO, Any
 log = logging.getLogger(__name__)
 
 LOCAL_LAUNCHER = "hydra_plugins.latentexp_launcher.local_launcher.LocalLauncher"  # its _target_
+WORKER_ENTRY = "from latentexp.launch.launcher import worker_main; worker_main()"  # a worker process
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0  # how long a stopped job may take to die before SIGKILL
 THREADS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 THREADS_ENV = "LATENTEXP_THREADS"
 # What a job imports that takes seconds (torch's compiler front end, which the first optimizer
 # imports; scikit-learn, for the split and the metrics; the trainer): the starter imports them once.
-JOB_IMPORTS = ("torch._dynamo", "sklearn.model_selection", "sklearn.metrics", "latentexp.train.run")
+JOB_IMPORTS = ("torch._dynamo", "sklearn.model_selection", "sklearn.metrics", "latentexp.launch.training")
 
 
 def machine_cores() -> int:
@@ -133,7 +134,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list:
 
     import cloudpickle
 
-    from latentexp.jobs import state as planned_jobs
+    from latentexp.launch.jobs import state as planned_jobs
 
     with tempfile.TemporaryDirectory(prefix="latentexp-sweep-") as scratch:
         common = Path(scratch) / "job.pkl"
@@ -147,7 +148,7 @@ def _sweep_job(hydra_context, config, index: int, overrides: list[str]):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict, read_write
 
-    from latentexp.jobs import planned
+    from latentexp.launch.jobs import planned
 
     job = planned(overrides)
     if job is not None:  # composed once, by `latentexp train`
@@ -234,8 +235,7 @@ class _Pool:
             if process is None:  # the starter has gone (closed, its error in the log): fresh processes
                 self.starter = None
         if process is None:
-            command = [sys.executable, "-c", "from latentexp.launcher import worker_main; worker_main()",
-                       str(os.getpid()), *arguments]
+            command = [sys.executable, "-c", WORKER_ENTRY, str(os.getpid()), *arguments]
             pipe = subprocess.PIPE if self.forward else None
             process = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, stdout=pipe,
                                        stderr=pipe, start_new_session=True)
@@ -327,7 +327,7 @@ class _Starter:
 
     def __init__(self, common: Path, env: dict[str, str]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        command = [sys.executable, "-c", "from latentexp.launcher import starter_main; starter_main()",
+        command = [sys.executable, "-c", "from latentexp.launch.launcher import starter_main; starter_main()",
                    str(os.getpid()), str(theirs.fileno()), str(common), *JOB_IMPORTS]
         # A session of its own, as the jobs: a terminal's Ctrl-C reaches the sweep alone, which stops them.
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
@@ -542,7 +542,7 @@ def worker_main() -> None:
     from hydra.core.singleton import Singleton
     from hydra.core.utils import setup_globals
 
-    from latentexp import jobs
+    from latentexp.launch import jobs
 
     jobs.register_resolvers()
     hydra_context, config, task_function, singleton_state, planned = cloudpickle.loads(

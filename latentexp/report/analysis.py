@@ -14,7 +14,7 @@ from latentexp.io import open_regular, read_json_object, write_json, write_npz
 from latentexp.metrics.clustering import cluster_quality
 from latentexp.printable import printable
 from latentexp.progress import Steps
-from latentexp.rundir import RunDir
+from latentexp.runs.rundir import RunDir
 
 log = logging.getLogger("latentexp")
 

@@ -13,16 +13,17 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from latentexp.config.components import build_source
 from latentexp.data import DeviceData, load_device_data
 from latentexp.data.identity import check_data_unchanged
 from latentexp.errors import ConfigError, DataError
+from latentexp.launch.build import build_trainer
+from latentexp.launch.trackers import build_trackers
+from latentexp.launch.validation import validate_config
 from latentexp.metrics import classification_metrics, silhouette
+from latentexp.runs.spec import RunSpec
 from latentexp.runtime import configure_backends, device_name, resolve_device, versions
-from latentexp.spec import RunSpec
-from latentexp.trackers import build_trackers
-from latentexp.train.build import build_trainer
 from latentexp.train.trainer import Trainer, TrainingFailed
-from latentexp.validation import validate_config
 
 log = logging.getLogger("latentexp")
 
@@ -41,7 +42,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
 
 def run_spec(spec: RunSpec, requested_loss: str | None = None) -> dict:
-    """``run`` of a job already validated and specified (latentexp.jobs): the same run, with no
+    """``run`` of a job already validated and specified (latentexp.launch.jobs): the same run, with no
     second validation or spec. ``requested_loss``: the loss the job named (an auxiliary loss at
     λ = 0 trains the baseline, and says so)."""
     try:
@@ -75,9 +76,11 @@ def _run_spec(spec: RunSpec, requested_loss: str | None) -> dict:
     config = spec.config
     device = resolve_device(config["device"])
     configure_backends(device)
-    data = load_device_data(config["dataset"], spec.seed, device, bool(config["trainer"]["channels_last"]))
+    source = build_source(config["dataset"])  # the one dataset object of this run
+    data = load_device_data(source.load(), config["dataset"], spec.seed, device,
+                            bool(config["trainer"]["channels_last"]))
     if spec.data_fingerprint is not None:
-        check_data_unchanged(config["dataset"], spec.data_fingerprint)
+        check_data_unchanged(source, config["dataset"]["name"], spec.data_fingerprint)
     trainer = build_trainer(spec, data, device, files)
 
     lock = files.lock()  # creates the run directory
@@ -103,15 +106,15 @@ def _train(spec: RunSpec, trainer: Trainer, data: DeviceData, device: torch.devi
     for leftover in files.start(spec.to_json(), OmegaConf.to_yaml(spec.config)):
         log.info("removed %s, left half-written by a killed run", leftover.name)
     config = spec.config
-    trainer.trackers = build_trackers(config.get("logger"), config, files.path, spec.name, spec.hash,
+    trainer.callbacks = build_trackers(config.get("logger"), config, files.path, spec.name, spec.hash,
                                       _preset_name())
     threads = torch.get_num_threads()  # a resumed run may take its own: this process's again after it
     trainer.resume()
-    trainer.trackers.start(trainer.history)  # a resumed run logs its earlier epochs where they are missing
+    trainer.callbacks.start(trainer.history)  # a resumed run logs its earlier epochs where they are missing
     try:
         return _fit_and_test(spec, trainer, data, device)
     finally:
-        trainer.trackers.close()  # flushes; a killed or interrupted run's MLflow run stays open to resume
+        trainer.callbacks.close()  # flushes; a killed or interrupted run's MLflow run stays open to resume
         torch.set_num_threads(threads)
 
 
@@ -134,7 +137,7 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
                   "finished_at": _now()}
         files.write_result(result)
         log.error("run %s failed: %s", spec.name, e)
-        trainer.trackers.finish(result)
+        trainer.callbacks.finish(result)
         return result
 
     trainer.save_history()  # whole again if a kill fell between the last checkpoint and its history
@@ -171,7 +174,7 @@ def _fit_and_test(spec: RunSpec, trainer: Trainer, data: DeviceData, device: tor
         "finished_at": _now(),
     }
     files.write_result(result)  # written last: its presence marks the run as done
-    trainer.trackers.finish(result)
+    trainer.callbacks.finish(result)
     log.info("test accuracy %.2f%%  micro-F1 %.4f  silhouette %.4f  (%s epoch %d of %d)",
              result["test_accuracy"], result["test_micro_f1"], sil, trainer.settings.test_checkpoint,
              result["tested_epoch"], result["epochs_run"])

@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from latentexp.errors import LatentexpError
-from latentexp.spec import RunSpec
+from latentexp.runs.spec import RunSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _specified(cfg: DictConfig, overrides) -> Job:
 
 def resolve(cfg: DictConfig, overrides) -> Job:
     """Validate a composed job and build its spec: the one time for it."""
-    from latentexp.validation import validate_config
+    from latentexp.launch.validation import validate_config
 
     validate_config(cfg)
     return _specified(cfg, overrides)
@@ -59,7 +59,7 @@ def resolve(cfg: DictConfig, overrides) -> Job:
 def plan(configs: list[DictConfig]) -> list[Job]:
     """Resolve every job of a command (Hydra's node included), the first refusal raised, and
     forget any other job."""
-    from latentexp.validation import validate_config
+    from latentexp.launch.validation import validate_config
 
     _jobs.clear()
     for cfg in configs:  # every value first, then the data each job reads (its fingerprint)

@@ -19,7 +19,7 @@ LABEL_KEYS = ("name", "report")
 @cache
 def config_dir() -> str:
     """conf/ inside an installed wheel, else the source tree's top-level conf/."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the package
     for candidate in (here / "conf", here.parent / "conf"):
         if (candidate / "config.yaml").is_file():
             return str(candidate)
@@ -59,7 +59,7 @@ def compose(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     which says what is wrong in its own words."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from latentexp.hydra_internals import apply_overrides
+    from latentexp.config.hydra_internals import apply_overrides
 
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
@@ -134,7 +134,7 @@ def name_the_job(cfg: DictConfig, job_overrides: list[str]) -> None:
     them), as its own composition of those overrides writes it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from latentexp.hydra_internals import overrides_dirname
+    from latentexp.config.hydra_internals import overrides_dirname
 
     dirname = cfg.hydra.job.config.override_dirname
     with open_dict(cfg.hydra):

@@ -9,8 +9,8 @@ from pathlib import Path
 from latentexp.arguments import run_paths_parser
 from latentexp.errors import DataError
 from latentexp.printable import printable
-from latentexp.rundir import RunDir, find_run_dirs
-from latentexp.spec import flatten
+from latentexp.runs.rundir import RunDir, find_run_dirs
+from latentexp.runs.spec import flatten
 
 ORDER = ("unreadable", "failed", "running", "resumable", "started", "finished", "old")
 OLD_FORMAT = "old format (written before latentexp 0.2: not reported, retrained by train)"
