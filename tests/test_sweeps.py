@@ -203,9 +203,9 @@ def test_each_planned_job_is_the_config_hydras_launcher_would_compose(overrides)
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from latentexp.cli import PLANNED_SWEEPER
     from latentexp.config.tree import config_dir
     from latentexp.launch import jobs
-    from latentexp.cli import PLANNED_SWEEPER
     from latentexp.launch.sweeps import job_configs
     from latentexp.runs.spec import flatten
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from support.helpers import cli, latentexp, result_files
 
-from latentexp.errors import ConfigError
 from latentexp.cli import main
+from latentexp.errors import ConfigError
 from latentexp.launch.trackers import MlflowTracker
 from latentexp.launch.training import run
 from latentexp.launch.validation import validate_config
