@@ -223,7 +223,7 @@ def check_every_job(args: list[str], dry_run: bool) -> list | None:
         check_search(parsed.overrides, dry_run)
         return None
     configs = job_configs(parsed.overrides, multirun=parsed.multirun, with_hydra=True)
-    planned = jobs.plan(configs)
+    planned = jobs.plan(configs, fetch_data=not dry_run)
     if parsed.multirun:
         launcher = configs[0].hydra.launcher  # one for the whole sweep (hydra.* is never swept)
         if launcher.get("_target_") == LOCAL_LAUNCHER:

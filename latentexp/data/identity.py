@@ -9,10 +9,15 @@ from latentexp.data.fingerprint import fingerprint
 from latentexp.errors import DataError
 
 
-def data_fingerprint(source: DataSource, name: str) -> str:
-    """The fingerprint of dataset ``name``'s files; a missing dataset is downloaded (dataset.download)
-    or named, as loading it would."""
+def data_fingerprint(source: DataSource, name: str, fetch: bool = True) -> str:
+    """The fingerprint of dataset ``name``'s files (each file read once per machine: the digests
+    are cached by file stamp). A missing dataset is downloaded (dataset.download) or named, as
+    loading it would; with ``fetch=False`` (a --dry-run) it is never read or fetched: refused."""
     files = source.files()
+    if files is None and not fetch:
+        raise DataError(f"dataset {name} is not here yet, and a --dry-run reads and fetches no data: run "
+                        f"without --dry-run (a run downloads it where dataset.download allows), or fetch "
+                        f"it first (python scripts/fetch_data.py {name}).")
     if files is None:
         source.load()  # downloads, or raises the DataError that names what is missing
         files = source.files()

@@ -44,8 +44,8 @@ def overrides_of(cfg: DictConfig) -> tuple[str, ...]:
     return _key(cfg.hydra.overrides.task)
 
 
-def _specified(cfg: DictConfig, overrides) -> Job:
-    return Job(overrides=_key(overrides), config=cfg, spec=RunSpec.from_config(cfg))
+def _specified(cfg: DictConfig, overrides, fetch_data: bool = True) -> Job:
+    return Job(overrides=_key(overrides), config=cfg, spec=RunSpec.from_config(cfg, fetch_data=fetch_data))
 
 
 def resolve(cfg: DictConfig, overrides) -> Job:
@@ -56,15 +56,16 @@ def resolve(cfg: DictConfig, overrides) -> Job:
     return _specified(cfg, overrides)
 
 
-def plan(configs: list[DictConfig]) -> list[Job]:
+def plan(configs: list[DictConfig], fetch_data: bool = True) -> list[Job]:
     """Resolve every job of a command (Hydra's node included), the first refusal raised, and
-    forget any other job."""
+    forget any other job. ``fetch_data=False`` (a --dry-run): a missing dataset is refused, never
+    downloaded."""
     from latentexp.launch.validation import validate_config
 
     _jobs.clear()
     for cfg in configs:  # every value first, then the data each job reads (its fingerprint)
         validate_config(cfg)
-    jobs = [_specified(cfg, overrides_of(cfg)) for cfg in configs]
+    jobs = [_specified(cfg, overrides_of(cfg), fetch_data) for cfg in configs]
     _jobs.update({job.overrides: job for job in jobs})
     return jobs
 

@@ -77,13 +77,14 @@ class RunSpec:
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict, run_dir: str | Path | None = None,
-                    resolve_data: bool = True) -> RunSpec:
+                    resolve_data: bool = True, fetch_data: bool = True) -> RunSpec:
         """The spec of a composed (and validated) config; ``run_dir`` defaults to
         ``<output_root>/runs/<name>``. The identity holds the fingerprint of the files the dataset
         config reads (found, or downloaded where allowed; a DataError where missing) and a hash of
         the user's own ``_target_`` code. ``resolve_data=False`` leaves the data out (``"data":
         null``), for specs that only count or label runs (presets, hand-written test runs) and
-        never name a real one."""
+        never name a real one; ``fetch_data=False`` (a --dry-run) refuses a dataset that is not
+        there instead of downloading it."""
         from latentexp.config.tree import group_option, target_class
         from latentexp.losses.base import loss_kind
         from latentexp.runs.code_identity import user_code
@@ -111,7 +112,8 @@ class RunSpec:
             from latentexp.config.components import build_source  # the data stack: only where a run is named
             from latentexp.data.identity import data_fingerprint
 
-            identity["data"] = data_fingerprint(build_source(config["dataset"]), config["dataset"]["name"])
+            identity["data"] = data_fingerprint(build_source(config["dataset"]), config["dataset"]["name"],
+                                                fetch=fetch_data)
             weights = config["model"].get("pretrained")
             if weights:
                 from latentexp.data.fingerprint import fingerprint
