@@ -279,7 +279,7 @@ def check_search(overrides: list[str], dry_run: bool) -> None:
         check_output_root(Path(str(cfg.output_root)))
 
 
-# Hydra's Optuna sweeper as latentexp sets it up (README, "Searching λ"): it maximises what a job
+# Hydra's Optuna sweeper as latentexp sets it up (docs/sweeps.md, "Searching λ"): it maximises what a job
 # returns (the run's best validation accuracy), a failed trial never ends the study, TPE is seeded by
 # the seed (the same command proposes the same trials: a killed search resumes), and it asks as many
 # trials at a time as the launcher runs at once. A value given on the command line wins.

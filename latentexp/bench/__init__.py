@@ -1,0 +1,1 @@
+"""`latentexp bench`: the machine's limit (roofline) and each backbone's training step against it."""

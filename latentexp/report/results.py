@@ -32,7 +32,7 @@ def load_runs(paths: str | Path | list[str | Path]) -> pd.DataFrame:
 
 def load_history(run: str | Path | pd.Series | dict[str, Any]) -> pd.DataFrame:
     """A run's history.csv, one row per epoch (``epoch``, ``train_loss``, ``val_accuracy``, ``lr``,
-    …, README's table of run files). ``run`` is its directory or a row of ``load_runs``."""
+    …, docs/runs.md's table of run files). ``run`` is its directory or a row of ``load_runs``."""
     path = Path(run["run_dir"]) if isinstance(run, (pd.Series, dict)) else Path(run)
     history = RunDir(path).history
     if not history.exists():
