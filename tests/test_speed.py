@@ -46,6 +46,7 @@ def test_bench_quick_json_has_the_documented_shape(capsys):
     report = json.loads(capsys.readouterr().out)
     assert {"device", "versions", "results", "evaluation", "pca"} <= set(report)
     assert [(r["model"], r["loss"]) for r in report["results"]] == [("cnn", "ce"), ("cnn", "latent_boost")]
+    assert {r["dataset"] for r in report["results"]} == {"fashion_mnist"}
     for row in report["results"]:
         for key in ("trainer_samples_per_s", "minimal_samples_per_s", "trainer_vs_minimal", "step_vs_ce"):
             assert isinstance(row[key], float) and row[key] > 0, key
@@ -112,3 +113,15 @@ def test_bench_refuses_unknown_names():
 
     with pytest.raises(ConfigError, match="unknown model"):
         main(["--quick", "--models", "cnn,alexnet"])
+
+
+def test_bench_times_any_backbone_of_conf_model_on_the_paper_datasets_shapes():
+    # no table of backbones to edit: a backbone is timed on the data the paper pairs it with, else
+    # on Fashion-MNIST, or on the dataset asked for
+    from latentexp.bench.command import DATASETS, setup_for
+    from latentexp.config.tree import config_groups
+
+    assert setup_for("vgg16").dataset == "cifar10" and setup_for("resnet50").dataset == "cifar100"
+    assert setup_for("ffnn").dataset == "fashion_mnist" and setup_for("cnn", "cifar100") == DATASETS["cifar100"]
+    for name in config_groups()["model"]:  # each one a shape the benchmark can synthesise
+        assert setup_for(name).dataset in DATASETS

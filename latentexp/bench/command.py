@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from latentexp.bench.roofline import against_limit, limits, step_flops, timed
 from latentexp.config.components import build_model, loss_names
-from latentexp.config.tree import compose
+from latentexp.config.tree import compose, config_groups
 from latentexp.data import DeviceData
 from latentexp.errors import ConfigError
 from latentexp.launch.build import build_trainer
@@ -52,14 +52,23 @@ class Setup:
     dataset: str
 
 
-# Each backbone on the data the paper pairs it with (the others on the closest one).
-SETUPS = {
-    "cnn": Setup(1, (28, 28), 10, 54000, 6000, "fashion_mnist"),
-    "ffnn": Setup(1, (28, 28), 10, 54000, 6000, "fashion_mnist"),
-    "vgg16": Setup(3, (32, 32), 10, 45000, 5000, "cifar10"),
-    "resnet18": Setup(3, (32, 32), 10, 45000, 5000, "cifar10"),
-    "resnet50": Setup(3, (32, 32), 100, 45000, 5000, "cifar100"),
+# The paper's datasets as the benchmark synthesises them: any backbone of conf/model/ runs on one.
+DATASETS = {
+    "fashion_mnist": Setup(1, (28, 28), 10, 54000, 6000, "fashion_mnist"),
+    "cifar10": Setup(3, (32, 32), 10, 45000, 5000, "cifar10"),
+    "cifar100": Setup(3, (32, 32), 100, 45000, 5000, "cifar100"),
 }
+
+
+def setup_for(model_name: str, dataset: str | None = None) -> Setup:
+    """The data a backbone is timed on: ``dataset`` where given, else the one the paper pairs it
+    with (report.published.PAPER_MODELS), else Fashion-MNIST, the smallest."""
+    from latentexp.report.published import PAPER_MODELS
+
+    paired = next((d for d, m in PAPER_MODELS.items() if m == model_name), "fashion_mnist")
+    return DATASETS[dataset or paired]
+
+
 DEFAULT_LOSSES = ("ce", "magnet", "latent_boost")
 AMP_OFF = "ce (trainer.amp=false)"  # the float32 trainer the roofline times beside a bf16 default
 LAMBDA = 0.75
@@ -169,11 +178,12 @@ def bench(
     test_samples: int,
     compile_model: bool = False,
     vs_fp32: bool = False,
+    dataset: str | None = None,
 ) -> dict:
     results, evaluation, pca, roofline = [], [], [], []
     limit = limits(device, quick=steps < 10)
     for model_name in models:
-        setup = SETUPS[model_name]
+        setup = setup_for(model_name, dataset)
         data = synthetic_data(setup, steps * batch_size, test_samples, device)
         trainers = {
             loss: make_trainer(model_name, loss, data, device, batch_size, compile_model)
@@ -228,6 +238,7 @@ def bench(
             results.append(
                 {
                     "model": model_name,
+                    "dataset": setup.dataset,
                     "loss": loss,
                     "device": device_name(device),
                     "precision": trainers[loss].precision,
@@ -275,7 +286,7 @@ def paper_costs(results: list[dict]) -> list[dict]:
     published = published_values()
     costs = []
     for model_name in dict.fromkeys(r["model"] for r in results):
-        dataset = SETUPS[model_name].dataset
+        dataset = next((r["dataset"] for r in results if r["model"] == model_name), None)
         if PAPER_MODELS.get(dataset) != model_name:
             continue
         rows = {r["loss"]: r for r in results if r["model"] == model_name}
@@ -443,7 +454,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--models",
         default=None,
-        help=f"comma list of {', '.join(SETUPS)} (default: cnn on CPU, cnn,vgg16,resnet50 on CUDA)",
+        help="comma list of backbones (conf/model/; default: cnn on CPU, cnn,vgg16,resnet50 on CUDA)",
+    )
+    parser.add_argument(
+        "--dataset", choices=sorted(DATASETS), default=None,
+        help="the data shape to time every backbone on (default: the dataset the paper pairs a backbone "
+        "with, else fashion_mnist)",
     )
     parser.add_argument(
         "--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list of {', '.join(loss_names())}"
@@ -468,11 +484,11 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     configure_backends(device)
     default_models = "cnn" if device.type == "cpu" or args.quick else "cnn,vgg16,resnet50"
-    models = _names(args.models or default_models, list(SETUPS), "model(s)")
+    models = _names(args.models or default_models, config_groups()["model"], "model(s)")
     losses = _names(args.losses, loss_names(), "loss(es)")
     steps = args.steps or (3 if args.quick else 50 if device.type == "cpu" else 200)
     repeats = args.repeats or (1 if args.quick else 5)
     test_samples = args.test_samples or (256 if args.quick else 10000)
     report = bench(models, losses, device, steps, args.batch_size, repeats, test_samples, args.compile,
-                   args.vs_fp32)
+                   args.vs_fp32, args.dataset)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
