@@ -128,6 +128,11 @@ def test_status_needs_no_torch_and_report_no_training_stack():
             "import latentexp.report\n"
             "trained = [m for m in sys.modules if m.startswith('latentexp.train')]\n"
             "assert not trained, f'report imported {trained}'\n")
+    run_fresh(code)
+
+
+def run_fresh(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); its assertions must hold."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stderr
 
@@ -214,8 +219,7 @@ def test_the_core_runs_without_the_config_layer():
             "up = sorted(m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf') or "
             "m.startswith(('latentexp.config', 'latentexp.runs', 'latentexp.launch', 'latentexp.report')))\n"
             "assert not up, up\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
-    assert out.returncode == 0, out.stderr
+    run_fresh(code)
 
 
 def test_the_layer_rules_catch_a_planted_breach(tmp_path):

@@ -4,7 +4,7 @@ and tested against (tests/test_hydra_internals.py checks each one against the in
 a new Hydra minor is a change here, nowhere else.
 
 - ``apply_overrides``: Hydra's own application of ``key=value``, ``+key=value`` and ``~key``
-  overrides to a composed config (config_tree composes each choice of groups once per process
+  overrides to a composed config (config.tree composes each choice of groups once per process
   and applies the values to a copy, as Hydra does after it composes).
 - ``overrides_dirname``: the ``hydra.job.override_dirname`` Hydra writes for a job's overrides.
 - ``run_context``: the config loader and callbacks of Hydra's run mode, for a single run that
