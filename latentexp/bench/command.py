@@ -139,17 +139,19 @@ def _one_epoch(trainer: Trainer) -> Callable[[], None]:
 
 
 def minimal_loop(
-    model_name: str, data: DeviceData, device: torch.device, batch_size: int, compile_model: bool = False
+    model_name: str, data: DeviceData, device: torch.device, batch_size: int, compile_model: bool = False,
+    amp: bool = True, normalise_each_batch: bool = False,
 ) -> Callable[[], None]:
     """One epoch of the plainest loop a researcher would write, on pre-normalised data (compiled
-    too when the trainer is, so the ratio stays the trainer's own overhead)."""
+    too when the trainer is, so the ratio stays the trainer's own overhead); ``normalise_each_batch``:
+    from the uint8 images, each batch normalised as the trainer's are."""
     torch.manual_seed(0)
     model = build_model(model_name, data.in_channels, data.image_size, data.num_classes).to(device)
     x_all = data.normalize(data.train_x)  # float, on the device, once
     y_all = data.train_y
     model = model.to(memory_format=torch.channels_last)  # as x_all is, like the trainer's defaults
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as the trainer builds it
-    dtype = autocast_dtype(device, amp=True)
+    dtype = autocast_dtype(device, amp=amp)
     generator = torch.Generator(device=device).manual_seed(0)
     forward = torch.compile(model) if compile_model else model
 
@@ -158,8 +160,9 @@ def minimal_loop(
         perm = torch.randperm(len(y_all), generator=generator, device=device)
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
+            x = data.normalize(data.train_x[idx]) if normalise_each_batch else x_all[idx]
             with model_autocast(device, dtype):
-                logits = forward(x_all[idx]).logits
+                logits = forward(x).logits
             loss = F.cross_entropy(logits.float(), y_all[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
