@@ -1,5 +1,6 @@
-"""Every command the README shows, parsed from README.md and run in this process, so that no
-example can rot: a `train` command trains one tiny epoch on the test data (with data limits
+"""Every command the README shows, and every train command of the pages it sends readers to for
+more of the same (sweeps, trackers, results, speed), parsed from them and run in this process, so
+that no example can rot: a `train` command trains one tiny epoch on the test data (with data limits
 appended), a sweep (-m) has every job composed and validated as `latentexp train` does before its
 first job (a command that asks for --dry-run lists its runs for real), and report, status, analyze
 and bench run on what the train commands wrote."""
@@ -54,7 +55,12 @@ def readme_commands(text: str = README) -> list[str]:
 
 # The worked example on your own images runs as one story on its own folder (the last test).
 OWN_COMMANDS = readme_commands(OWN_IMAGES)
-COMMANDS = [c for c in readme_commands() if c not in OWN_COMMANDS]
+# Where the README's launchers, searches, trackers, worked example and timings went: their train
+# commands are run (or, with -m, planned) as the README's are.
+USING_DOCS = ("sweeps.md", "trackers.md", "results.md", "speed.md")
+DOC_TRAIN = [c for doc in USING_DOCS for c in readme_commands((REPO_ROOT / "docs" / doc).read_text())
+             if c.startswith("latentexp train")]
+COMMANDS = [c for c in dict.fromkeys(readme_commands() + DOC_TRAIN) if c not in OWN_COMMANDS]
 TRAIN = [c for c in COMMANDS if c.startswith("latentexp train") and " -m " not in f"{c} "]
 SWEEPS = [c for c in COMMANDS if c.startswith("latentexp train") and " -m " in f"{c} "]
 OTHERS = [c for c in COMMANDS if c not in TRAIN and c not in SWEEPS]
@@ -77,6 +83,8 @@ def test_the_readme_shows_the_commands_we_expect_to_test():
     assert len(TRAIN) >= 8 and len(SWEEPS) >= 5 and len(OTHERS) >= 4, COMMANDS
     assert "latentexp train loss=latent_boost lambda=0.75" in TRAIN
     assert "latentexp report outputs" in OTHERS and "latentexp bench --quick" in OTHERS
+    joblib = "latentexp train -m experiment=paper_table2_cifar10 hydra/launcher=joblib hydra.launcher.n_jobs=4"
+    assert joblib in SWEEPS  # from docs/sweeps.md
 
 
 SET_UP = re.search(r"## Set-up.*?```bash\n(.*?)```", README, flags=re.S).group(1).splitlines()
