@@ -83,7 +83,8 @@ def test_the_readme_shows_the_commands_we_expect_to_test():
     assert len(TRAIN) >= 8 and len(SWEEPS) >= 5 and len(OTHERS) >= 4, COMMANDS
     assert "latentexp train loss=latent_boost lambda=0.75" in TRAIN
     assert "latentexp report outputs" in OTHERS and "latentexp bench --quick" in OTHERS
-    joblib = "latentexp train -m experiment=paper_table2_cifar10 hydra/launcher=joblib hydra.launcher.n_jobs=4"
+    joblib = ("latentexp train -m experiment=paper_table2_cifar10 hydra/launcher=joblib "
+              "hydra.launcher.n_jobs=4")
     assert joblib in SWEEPS  # from docs/sweeps.md
 
 
