@@ -120,10 +120,9 @@ def load_device_data(raw: RawDataset, splits, seed: int, device: torch.device,
                      channels_last: bool = False) -> DeviceData:
     """A dataset's splits on the device. ``splits``: a mapping of the keys every dataset has
     (latentexp.data.datasets.SPLIT_KEYS: limit_train, limit_test, val_fraction, augment, mean, std)."""
-    dataset_cfg = splits
-    limit = dataset_cfg.get("limit_train")
-    train_idx, val_idx = train_val_indices(raw.train_y, seed, float(dataset_cfg["val_fraction"]), limit)
-    test_idx = limited_test_indices(len(raw.test_y), dataset_cfg.get("limit_test"))
+    limit = splits.get("limit_train")
+    train_idx, val_idx = train_val_indices(raw.train_y, seed, float(splits["val_fraction"]), limit)
+    test_idx = limited_test_indices(len(raw.test_y), splits.get("limit_test"))
     per_image = int(np.prod(raw.train_x.shape[1:]))
     needed = (len(train_idx) + len(val_idx) + len(test_idx)) * per_image
     check_fits(needed, f"{raw.source} (its splits)", device)
@@ -134,7 +133,7 @@ def load_device_data(raw: RawDataset, splits, seed: int, device: torch.device,
     c = raw.train_x.shape[1]
     # Not given: computed from the source's whole training split, the same for every run seed (the
     # validation share is part of it; the test split never is).
-    mean_values, std_values = dataset_cfg.get("mean"), dataset_cfg.get("std")
+    mean_values, std_values = splits.get("mean"), splits.get("std")
     if mean_values is None or std_values is None:
         computed = training_statistics(raw.train_x)
         mean_values = computed[0] if mean_values is None else mean_values
@@ -158,6 +157,6 @@ def load_device_data(raw: RawDataset, splits, seed: int, device: torch.device,
         num_classes=raw.num_classes,
         source=raw.source,
         channels_last=channels_last,
-        augment=bool(dataset_cfg["augment"]),
+        augment=bool(splits["augment"]),
         class_names=raw.class_names,
     )
