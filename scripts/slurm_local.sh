@@ -262,7 +262,7 @@ start_mariadb() {
                 { tail_log "$DB_LOG"; die "mariadb-install-db failed; see $DB_LOG"; }
         fi
         # socket only (/run/mysqld/mysqld.sock), a small buffer pool: the database holds a few jobs
-        (cd / && setsid mariadbd --user=mysql --skip-networking --innodb-buffer-pool-size=64M \
+        (cd / && exec setsid mariadbd --user=mysql --skip-networking --innodb-buffer-pool-size=64M \
             --pid-file="$DB_PID" --log-error="$DB_LOG" </dev/null >/dev/null 2>&1 &)
         for _ in $(seq 60); do db_works && break; sleep 0.5; done
         db_works || { tail_log "$DB_LOG"; die "mariadbd did not start; see $DB_LOG"; }
