@@ -1,6 +1,6 @@
 """latentexp: a config-driven experiment runner for latent-space-shaping classification losses."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["load_history", "load_runs"]
 

@@ -274,7 +274,7 @@ def check_search(overrides: list[str], dry_run: bool) -> None:
              and _override_key(o.input_line) not in SEARCH_KEYS]
     (cfg,) = job_configs(fixed, multirun=False)
     validate_config(cfg)
-    RunSpec.from_config(cfg)
+    RunSpec.from_config(cfg, fetch_data=not dry_run)  # a --dry-run reads and fetches no data
     if not dry_run:
         check_output_root(Path(str(cfg.output_root)))
 

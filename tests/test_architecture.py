@@ -21,9 +21,18 @@ def module_name(path: Path, root: Path = REPO_ROOT) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+IMPORT_CALLS = ("import_module", "__import__")  # importlib.import_module("a.b"), __import__("a.b")
+
+
 def _imported(node: ast.AST, name: str, is_package: bool, modules: set[str]) -> list[str]:
     """The modules one import statement names (`from a.b import c` means a.b.c where that is a
-    module, else a.b; a relative import is resolved against the importing module)."""
+    module, else a.b; a relative import is resolved against the importing module), or one call of
+    importlib's with a constant name."""
+    if isinstance(node, ast.Call):
+        func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        first = node.args[0] if node.args else None
+        named = isinstance(first, ast.Constant) and isinstance(first.value, str)
+        return [first.value] if func in IMPORT_CALLS and named else []
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     if not isinstance(node, ast.ImportFrom):
@@ -52,7 +61,16 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
                 executed = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
                 graph[name] |= {m for m in executed if m in modules and m != name
                                 and not name.startswith(m + ".")}
+            if _names_from_the_root(node, package.name, modules) and name != package.name:
+                graph[name].add(package.name)  # its lazy API (load_runs) runs the report layer
     return graph
+
+
+def _names_from_the_root(node: ast.AST, root: str, modules: set[str]) -> bool:
+    """`from latentexp import load_runs`: a name of the package's own API, not a submodule and not
+    its version (the root's __getattr__ imports what the name lives in)."""
+    return isinstance(node, ast.ImportFrom) and node.module == root and not node.level and any(
+        f"{root}.{alias.name}" not in modules and alias.name != "__version__" for alias in node.names)
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -125,8 +143,11 @@ def test_relative_imports_count_as_imports(tmp_path):
 def test_status_needs_no_torch_and_report_no_training_stack():
     code = ("import sys, latentexp.runs.status, latentexp.runs.rundir, latentexp.runs.runlock\n"
             "assert 'torch' not in sys.modules, 'status imported torch'\n"
-            "import latentexp.report\n"
-            "trained = [m for m in sys.modules if m.startswith('latentexp.train')]\n"
+            "import latentexp.config.trainer_schema\n"  # every composition: `train --help` too
+            "assert 'torch' not in sys.modules, 'the trainer schema imported torch'\n"
+            "import latentexp.report.command, latentexp.report.results\n"
+            "trained = [m for m in sys.modules if m.startswith(('latentexp.train', 'latentexp.launch'))\n"
+            "           and m not in ('latentexp.train', 'latentexp.train.settings')]\n"
             "assert not trained, f'report imported {trained}'\n")
     run_fresh(code)
 
@@ -234,10 +255,17 @@ def test_the_layer_rules_catch_a_planted_breach(tmp_path):
         "latentexp/train/trainer.py": "from omegaconf import OmegaConf\nfrom latentexp import errors\n",
         "latentexp/config/__init__.py": "",
         "latentexp/config/tree.py": "from latentexp.losses import mine\n",
+        # the root's lazy API, and an import by name at run time: both count
+        "latentexp/metrics/__init__.py": "from latentexp import load_runs\n",
+        "latentexp/models/__init__.py": ("import importlib\n"
+                                         "importlib.import_module('latentexp.config.tree')\n"),
     }).parent / "latentexp"
     assert upward_imports(import_graph(package)) == [
         "latentexp.losses.mine (core) imports latentexp.config (config)",
-        "latentexp.losses.mine (core) imports latentexp.config.tree (config)"]
+        "latentexp.losses.mine (core) imports latentexp.config.tree (config)",
+        "latentexp.metrics (core) imports latentexp (entry)",
+        "latentexp.models (core) imports latentexp.config (config)",
+        "latentexp.models (core) imports latentexp.config.tree (config)"]
     assert {p.name: sorted(third_party_imports(p) & set(CORE_FORBIDS)) for p in core_files(package)
             if third_party_imports(p) & set(CORE_FORBIDS)} == {"trainer.py": ["omegaconf"]}
     # and a module no layer holds is named, not passed over

@@ -55,3 +55,14 @@ def test_a_dry_run_never_downloads_a_missing_dataset(here, counted, monkeypatch,
     err = capsys.readouterr().err
     assert code == 2 and "a --dry-run reads and fetches no data" in err, err
     assert counted == []
+
+
+def test_a_searchs_dry_run_never_downloads_either(here, counted, monkeypatch, capsys):
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", here / "no-debian")
+    monkeypatch.delenv("LATENTEXP_DATA")
+    code = cli("train", "-m", "hydra/sweeper=optuna", "lambda=interval(0.1,0.9)",
+               f"dataset.root={here / 'nowhere'}", "dataset.download=true", "--dry-run")
+    err = capsys.readouterr().err
+    assert code == 2 and "a --dry-run reads and fetches no data" in err, err
+    assert counted == []
+

@@ -1,7 +1,10 @@
 """What watches a run from outside the trainer (TensorBoard, MLflow, a researcher's own logger):
-callbacks handed to the ``Trainer``. They see every epoch's history row after its checkpoint and
-the final result, and change nothing a run computes. Each is guarded: the first exception of one
-warns once and switches it off, and the run goes on."""
+callbacks handed to the ``Trainer``, which change nothing a run computes. The trainer calls
+``log_epoch`` with each epoch's history row once its checkpoint is written, and keeps each
+callback's ``state_dict`` in that checkpoint; ``start`` (before the first epoch, with the epochs
+a resumed run already has), ``finish`` (with the result) and ``close`` are its caller's, which
+alone knows the result and when the run ends (latentexp.launch.training). Each callback is
+guarded: the first exception of one warns once and switches it off, and the run goes on."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from latentexp.data import DeviceData
 from latentexp.losses import HeadLoss, Loss
 from latentexp.losses.base import mix_with_cross_entropy
 from latentexp.runtime import autocast_dtype, model_autocast, precision_name, signals_deferred
-from latentexp.train.callbacks import Callbacks
+from latentexp.train.callbacks import Callback, Callbacks
 from latentexp.train.checkpoint import load_checkpoint, save_checkpoint
 from latentexp.train.diagnostics import GradientProbe
 from latentexp.train.early_stopping import EarlyStopping
@@ -61,7 +61,7 @@ class Trainer:
     def __init__(self, model: nn.Module, loss: Loss, optimizer: torch.optim.Optimizer, scheduler,
                  data: DeviceData, settings: TrainerSettings, lam: float | None, seed: int,
                  device: torch.device, identity: str = "", files: RunFiles | None = None,
-                 callbacks: Callbacks | None = None):
+                 callbacks: Callbacks | list[Callback] | None = None):
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.data, self.settings, self.device = data, settings, device
         self.identity, self.files = identity, files  # the checkpoint's owner, and where it is written
@@ -82,7 +82,8 @@ class Trainer:
         self.stopped_early = False
         self.history: list[dict] = []
         self.best_state: dict | None = None
-        self.callbacks = callbacks or Callbacks()  # e.g. TensorBoard / MLflow (the logger group)
+        # e.g. TensorBoard / MLflow (the logger group); each guarded (train/callbacks.py)
+        self.callbacks = callbacks if isinstance(callbacks, Callbacks) else Callbacks(callbacks)
         # CPU threads change the numbers: fixed when the run starts, restored when it resumes.
         self.threads = torch.get_num_threads()
         progress = settings.progress
