@@ -59,12 +59,11 @@ def report_error(err: LatentexpError) -> None:
 
 def train_job(cfg: DictConfig) -> float | None:
     """Hydra's task function: the run of one job, resolved once (latentexp.launch.jobs)."""
+    # the training stack, imported only once Hydra has parsed the command line
     from hydra.types import RunMode
 
     from latentexp.launch import jobs
-    from latentexp.launch.training import (
-        run_spec,  # heavy imports only once Hydra has parsed the command line
-    )
+    from latentexp.launch.training import run_spec
 
     hydra_config = HydraConfig.get()
     job_dir = Path(hydra_config.runtime.output_dir)
