@@ -8,7 +8,6 @@ backbone or a dataset is its option file; docs/losses/README.md, docs/models.md,
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -114,7 +113,3 @@ def build_source(dataset_cfg: Any) -> DataSource:
 
 def load_raw(dataset_cfg: Any) -> RawDataset:
     return build_source(dataset_cfg).load()
-
-
-def data_files(dataset_cfg: Any) -> dict[str, Path] | None:
-    return build_source(dataset_cfg).files()

@@ -176,3 +176,11 @@ def cli(*argv: str) -> int:
         return 0 if stop.code is None else stop.code
     return 0
 
+
+# Appended to a script that uses latentexp's core alone: fails it if anything above the core, or
+# Hydra or OmegaConf, was imported (docs/architecture.md).
+NOTHING_ABOVE_THE_CORE = (
+    "\nimport sys as _sys\n"
+    "_up = sorted(m for m in _sys.modules if m.split('.')[0] in ('hydra', 'omegaconf') or "
+    "m.startswith(('latentexp.config', 'latentexp.runs', 'latentexp.launch', 'latentexp.report')))\n"
+    "assert not _up, _up\n")
